@@ -1,0 +1,136 @@
+# posthorn — GNU make. Targets: all deps run check test unit integration lint bench install clean
+# Variables: PREFIX (/usr/local), DESTDIR, SYSCONFDIR, CXX, V=1 for verbose test output.
+
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR    ?= /lib/systemd/system
+DESTDIR    ?=
+
+CXX        ?= g++
+PKGS       := libevent libtls libcurl inih libcjson libseccomp libcrypt
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS:= $(shell pkg-config --libs cmocka 2>/dev/null)
+
+CXXFLAGS   ?= -O2 -g
+CXXFLAGS   += -std=c++20 -Wall -Wextra -Werror -Wno-missing-field-initializers \
+              -fstack-protector-strong -D_FORTIFY_SOURCE=2 -D_GNU_SOURCE -MMD -MP \
+              -I. $(PKG_CFLAGS)
+LDFLAGS    += -Wl,-z,relro,-z,now
+LDLIBS     += $(PKG_LIBS)
+
+BUILD      := build
+
+# Debian packages: build, test, and what `make run` needs.
+DEB_BUILD  := g++ make pkg-config libevent-dev libtls-dev libcurl4-openssl-dev libinih-dev \
+              libcjson-dev libcmocka-dev libseccomp-dev libcrypt-dev
+DEB_TEST   := python3 python3-pytest mandoc procps ca-certificates
+DEB_ALL    := $(DEB_BUILD) $(DEB_TEST)
+
+COMMON_SRCS := $(sort $(wildcard common/*.cc))
+DAEMON_SRCS := $(sort $(wildcard posthornd/*.cc smtpd/*.cc httpd/*.cc relayer/*.cc))
+CTL_SRCS    := $(sort $(wildcard posthornctl/*.cc))
+UNIT_SRCS   := $(sort $(wildcard regress/unit/test_*.cc))
+
+COMMON_OBJS := $(COMMON_SRCS:%.cc=$(BUILD)/%.o)
+DAEMON_OBJS := $(DAEMON_SRCS:%.cc=$(BUILD)/%.o)
+CTL_OBJS    := $(CTL_SRCS:%.cc=$(BUILD)/%.o)
+UNIT_BINS   := $(UNIT_SRCS:regress/unit/%.cc=$(BUILD)/regress/%)
+
+LIBCOMMON   := $(BUILD)/libposthorn.a
+POSTHORND   := $(BUILD)/posthornd
+POSTHORNCTL := $(BUILD)/posthornctl
+PROGS       := $(POSTHORND) $(if $(CTL_SRCS),$(POSTHORNCTL))
+
+PYTHON      := /usr/bin/python3
+
+.PHONY: all deps run check test unit integration lint bench install clean
+
+all: $(PROGS)
+
+$(BUILD)/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c -o $@ $<
+
+$(LIBCOMMON): $(COMMON_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(POSTHORND): $(DAEMON_OBJS) $(LIBCOMMON)
+	$(CXX) $(LDFLAGS) -o $@ $(DAEMON_OBJS) $(LIBCOMMON) $(LDLIBS)
+
+$(POSTHORNCTL): $(CTL_OBJS) $(LIBCOMMON)
+	$(CXX) $(LDFLAGS) -o $@ $(CTL_OBJS) $(LIBCOMMON) $(LDLIBS)
+
+$(BUILD)/regress/%: $(BUILD)/regress/unit/%.o $(LIBCOMMON)
+	$(CXX) $(LDFLAGS) -o $@ $< $(LIBCOMMON) $(LDLIBS) $(CMOCKA_LIBS)
+
+# Install any missing Debian package; without root, print the exact command and fail.
+deps:
+	@missing=""; for p in $(DEB_ALL); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "deps: all packages present"; exit 0; fi; \
+	cmd="apt-get install -y --no-install-recommends$$missing"; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "deps: missing packages; run as root:"; echo "  apt-get update && $$cmd"; exit 1; \
+	fi; \
+	echo "deps: installing$$missing"; \
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$cmd
+
+# Start posthornd in the foreground on loopback with the file transport (./var/outbox).
+run: deps
+	@$(MAKE) --no-print-directory all
+	@mkdir -p var/outbox var/spool var/empty
+	@echo "posthornd: SMTP on 127.0.0.1:2525, HTTP on 127.0.0.1:8080, mail lands in ./var/outbox"
+	$(POSTHORND) -d -f etc/posthorn-dev.conf
+
+unit: $(UNIT_BINS)
+	@fail=0; for t in $(UNIT_BINS); do \
+	  if $$t >$$t.log 2>&1; then echo "PASS $$t"; else echo "FAIL $$t"; cat $$t.log; fail=1; fi; \
+	done; exit $$fail
+
+integration: $(PROGS)
+	cd regress/integration && POSTHORND=$(CURDIR)/$(POSTHORND) POSTHORNCTL=$(CURDIR)/$(POSTHORNCTL) \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider $(if $(V),-v) .
+
+lint:
+	@out=$$(for f in man/*.[0-9]; do mandoc -Tlint -Wwarning $$f; done 2>&1); \
+	if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; echo "lint: man pages clean"
+
+check: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BINS)
+	@$(MAKE) --no-print-directory lint
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory integration
+
+test: check
+
+bench: all
+	@if [ -x regress/bench/run ]; then regress/bench/run; else echo "bench: nothing to measure yet"; fi
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	  $(DESTDIR)$(SYSCONFDIR)/posthorn $(DESTDIR)$(UNITDIR)
+	install -m 0555 $(PROGS) $(DESTDIR)$(SBINDIR)/
+	install -m 0444 man/*.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0444 man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 etc/posthorn.conf $(DESTDIR)$(SYSCONFDIR)/posthorn/posthorn.conf.example
+	sed 's,@SBINDIR@,$(SBINDIR),g' etc/posthornd.service > $(DESTDIR)$(UNITDIR)/posthornd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/posthornd.service
+	install -d -m 0755 $(DESTDIR)/var/lib/posthorn $(DESTDIR)/var/lib/posthorn/empty
+	install -d -m 0700 $(DESTDIR)/var/spool/posthorn
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+	  getent group _posthorn >/dev/null || groupadd --system _posthorn; \
+	  getent passwd _posthorn >/dev/null || useradd --system -g _posthorn -d /var/lib/posthorn/empty -s /usr/sbin/nologin _posthorn; \
+	  getent group _posthorn_relay >/dev/null || groupadd --system _posthorn_relay; \
+	  getent passwd _posthorn_relay >/dev/null || useradd --system -g _posthorn_relay -d /var/spool/posthorn -s /usr/sbin/nologin _posthorn_relay; \
+	  chown _posthorn_relay:_posthorn_relay /var/spool/posthorn; \
+	fi
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(COMMON_OBJS:.o=.d) $(DAEMON_OBJS:.o=.d) $(CTL_OBJS:.o=.d) $(UNIT_BINS:%=%.d)
