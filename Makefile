@@ -46,13 +46,16 @@ PROGS       := $(POSTHORND) $(if $(CTL_SRCS),$(POSTHORNCTL))
 
 PYTHON      := /usr/bin/python3
 
-.PHONY: all deps run check test unit integration lint bench install clean
+.PHONY: all deps users run check test unit integration lint bench install clean
 
 all: $(PROGS)
 
+Q := $(if $(V),,@)
+
 $(BUILD)/%.o: %.cc
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) -c -o $@ $<
+	@$(if $(V),,echo "CXX $<")
+	$(Q)$(CXX) $(CXXFLAGS) -c -o $@ $<
 
 $(LIBCOMMON): $(COMMON_OBJS)
 	@mkdir -p $(dir $@)
@@ -80,12 +83,23 @@ deps:
 	echo "deps: installing$$missing"; \
 	DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$cmd
 
+# The service users of INSTALL (root only; a no-op when they exist).
+users:
+	@if [ "$$(id -u)" = 0 ]; then \
+	  getent group _posthorn >/dev/null || groupadd --system _posthorn; \
+	  getent passwd _posthorn >/dev/null || useradd --system -g _posthorn -d /var/lib/posthorn/empty -s /usr/sbin/nologin _posthorn; \
+	  getent group _posthorn_relay >/dev/null || groupadd --system _posthorn_relay; \
+	  getent passwd _posthorn_relay >/dev/null || useradd --system -g _posthorn_relay -d /var/spool/posthorn -s /usr/sbin/nologin _posthorn_relay; \
+	fi
+
 # Start posthornd in the foreground on loopback with the file transport (./var/outbox).
-run: deps
+run: deps users
 	@$(MAKE) --no-print-directory all
-	@mkdir -p var/outbox var/spool var/empty
+	@mkdir -p var/outbox var/spool
+	@sed 's,@TOP@,$(CURDIR),g' etc/posthorn-dev.conf.in > var/posthorn.conf && chmod 600 var/posthorn.conf
+	@if [ "$$(id -u)" = 0 ]; then chown _posthorn_relay:_posthorn_relay var/outbox; fi
 	@echo "posthornd: SMTP on 127.0.0.1:2525, HTTP on 127.0.0.1:8080, mail lands in ./var/outbox"
-	$(POSTHORND) -d -f etc/posthorn-dev.conf
+	$(POSTHORND) -d -f var/posthorn.conf
 
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do \
@@ -120,15 +134,13 @@ install: all
 	install -m 0644 etc/posthorn.conf $(DESTDIR)$(SYSCONFDIR)/posthorn/posthorn.conf.example
 	sed 's,@SBINDIR@,$(SBINDIR),g' etc/posthornd.service > $(DESTDIR)$(UNITDIR)/posthornd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/posthornd.service
+	install -d $(DESTDIR)$(PREFIX)/share/posthorn/rc.d/openbsd $(DESTDIR)$(PREFIX)/share/posthorn/rc.d/freebsd
+	install -m 0555 etc/rc.d/openbsd/posthornd $(DESTDIR)$(PREFIX)/share/posthorn/rc.d/openbsd/posthornd
+	install -m 0555 etc/rc.d/freebsd/posthornd $(DESTDIR)$(PREFIX)/share/posthorn/rc.d/freebsd/posthornd
 	install -d -m 0755 $(DESTDIR)/var/lib/posthorn $(DESTDIR)/var/lib/posthorn/empty
 	install -d -m 0700 $(DESTDIR)/var/spool/posthorn
-	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
-	  getent group _posthorn >/dev/null || groupadd --system _posthorn; \
-	  getent passwd _posthorn >/dev/null || useradd --system -g _posthorn -d /var/lib/posthorn/empty -s /usr/sbin/nologin _posthorn; \
-	  getent group _posthorn_relay >/dev/null || groupadd --system _posthorn_relay; \
-	  getent passwd _posthorn_relay >/dev/null || useradd --system -g _posthorn_relay -d /var/spool/posthorn -s /usr/sbin/nologin _posthorn_relay; \
-	  chown _posthorn_relay:_posthorn_relay /var/spool/posthorn; \
-	fi
+	@if [ -z "$(DESTDIR)" ]; then $(MAKE) --no-print-directory users; \
+	  [ "$$(id -u)" = 0 ] && chown _posthorn_relay:_posthorn_relay /var/spool/posthorn || true; fi
 
 clean:
 	rm -rf $(BUILD)

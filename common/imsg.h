@@ -98,6 +98,8 @@ private:
 		Fd fd;
 		size_t off = 0;
 	};
+	ssize_t send_some();
+
 	int fd_;
 	size_t queue_limit_;
 	std::vector<uint8_t> in_;
@@ -153,6 +155,7 @@ private:
 	event *rev_ = nullptr;
 	event *wev_ = nullptr;
 	bool write_armed_ = false;
+	bool reading_ = true;
 	bool dead_ = false;
 	bool *destroyed_flag_ = nullptr;
 };
