@@ -145,4 +145,4 @@ install: all
 clean:
 	rm -rf $(BUILD)
 
--include $(COMMON_OBJS:.o=.d) $(DAEMON_OBJS:.o=.d) $(CTL_OBJS:.o=.d) $(UNIT_BINS:%=%.d)
+-include $(COMMON_OBJS:.o=.d) $(DAEMON_OBJS:.o=.d) $(CTL_OBJS:.o=.d) $(UNIT_SRCS:%.cc=$(BUILD)/%.d)

@@ -27,8 +27,11 @@ namespace {
 constexpr size_t READ_CHUNK = 64 * 1024;
 /* Frames gathered into one sendmsg(). */
 constexpr size_t MAX_IOV = 64;
-/* Descriptors one recvmsg() accepts; more is MSG_CTRUNC, a broken stream. */
-constexpr size_t MAX_RECV_FDS = 16;
+/*
+ * Control space of one recvmsg(): 16 single-fd messages, more than an honest
+ * peer sends per read. What does not fit is MSG_CTRUNC, a broken stream.
+ */
+constexpr size_t CMSG_FDS = 16;
 /*
  * Received but unclaimed descriptors. An honest peer has at most a few in
  * flight; a hostile one attaching fds to fd-less frames must not fill our
@@ -165,7 +168,7 @@ ssize_t ImsgBuffer::read()
 {
 	union {
 		struct cmsghdr hdr;
-		char buf[MAX_RECV_FDS * CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_FDS * CMSG_SPACE(sizeof(int))];
 	} cmsgbuf;
 	struct msghdr mh = {};
 	struct iovec iov;
@@ -466,7 +469,7 @@ ImsgReader::ImsgReader(std::span<const uint8_t> data, uint32_t type, bool strict
 {
 }
 
-void ImsgReader::fail(const char *what)
+void ImsgReader::malformed(const char *what)
 {
 	if (strict_)
 		fatalx("imsg: malformed type %u message: %s", type_, what);
@@ -477,7 +480,7 @@ void ImsgReader::fail(const char *what)
 bool ImsgReader::take(void *dst, size_t n)
 {
 	if (ok_ && data_.size() - off_ < n)
-		fail("short payload");
+		malformed("short payload");
 	if (!ok_) {
 		memset(dst, 0, n);
 		return false;
@@ -521,11 +524,11 @@ std::string ImsgReader::str(size_t max)
 	if (!ok_)
 		return {};
 	if (len > max) {
-		fail("string too long");
+		malformed("string too long");
 		return {};
 	}
 	if (data_.size() - off_ < len) {
-		fail("short string");
+		malformed("short string");
 		return {};
 	}
 	std::string s(reinterpret_cast<const char *>(data_.data() + off_), len);
@@ -536,7 +539,7 @@ std::string ImsgReader::str(size_t max)
 bool ImsgReader::end()
 {
 	if (ok_ && off_ != data_.size())
-		fail("trailing bytes");
+		malformed("trailing bytes");
 	return ok_;
 }
 

@@ -194,7 +194,7 @@ public:
 
 private:
 	bool take(void *dst, size_t n);
-	void fail(const char *what);
+	void malformed(const char *what); /* not "fail": cmocka defines that macro */
 	std::span<const uint8_t> data_;
 	size_t off_ = 0;
 	uint32_t type_;
