@@ -9,7 +9,7 @@ UNITDIR    ?= /lib/systemd/system
 DESTDIR    ?=
 
 CXX        ?= g++
-PKGS       := libevent libtls libcurl inih libcjson libseccomp libcrypt
+PKGS       := libevent libtls libcrypto libcurl inih libcjson libseccomp libcrypt
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS:= $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -24,7 +24,7 @@ LDLIBS     += $(PKG_LIBS)
 BUILD      := build
 
 # Debian packages: build, test, and what `make run` needs.
-DEB_BUILD  := g++ make pkg-config libevent-dev libtls-dev libcurl4-openssl-dev libinih-dev \
+DEB_BUILD  := g++ make pkg-config libevent-dev libtls-dev libssl-dev libcurl4-openssl-dev libinih-dev \
               libcjson-dev libcmocka-dev libseccomp-dev libcrypt-dev
 DEB_TEST   := python3 python3-pytest mandoc procps ca-certificates
 DEB_ALL    := $(DEB_BUILD) $(DEB_TEST)
@@ -34,12 +34,16 @@ DAEMON_SRCS := $(sort $(wildcard posthornd/*.cc smtpd/*.cc httpd/*.cc relayer/*.
 CTL_SRCS    := $(sort $(wildcard posthornctl/*.cc))
 UNIT_SRCS   := $(sort $(wildcard regress/unit/test_*.cc))
 
-COMMON_OBJS := $(COMMON_SRCS:%.cc=$(BUILD)/%.o)
-DAEMON_OBJS := $(DAEMON_SRCS:%.cc=$(BUILD)/%.o)
-CTL_OBJS    := $(CTL_SRCS:%.cc=$(BUILD)/%.o)
+OBJ         := $(BUILD)/obj
+COMMON_OBJS := $(COMMON_SRCS:%.cc=$(OBJ)/%.o)
+DAEMON_OBJS := $(DAEMON_SRCS:%.cc=$(OBJ)/%.o)
+CTL_OBJS    := $(CTL_SRCS:%.cc=$(OBJ)/%.o)
 UNIT_BINS   := $(UNIT_SRCS:regress/unit/%.cc=$(BUILD)/regress/%)
 
+MAIN_OBJ    := $(OBJ)/posthornd/posthornd.o
+LIB_OBJS    := $(filter-out $(MAIN_OBJ),$(DAEMON_OBJS))
 LIBCOMMON   := $(BUILD)/libposthorn.a
+LIBDAEMON   := $(BUILD)/libposthornd.a
 POSTHORND   := $(BUILD)/posthornd
 POSTHORNCTL := $(BUILD)/posthornctl
 PROGS       := $(POSTHORND) $(if $(CTL_SRCS),$(POSTHORNCTL))
@@ -52,23 +56,28 @@ all: $(PROGS)
 
 Q := $(if $(V),,@)
 
-$(BUILD)/%.o: %.cc
+$(OBJ)/%.o: %.cc
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "CXX $<")
 	$(Q)$(CXX) $(CXXFLAGS) -c -o $@ $<
 
 $(LIBCOMMON): $(COMMON_OBJS)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(POSTHORND): $(DAEMON_OBJS) $(LIBCOMMON)
-	$(CXX) $(LDFLAGS) -o $@ $(DAEMON_OBJS) $(LIBCOMMON) $(LDLIBS)
+$(LIBDAEMON): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(POSTHORND): $(MAIN_OBJ) $(LIBDAEMON) $(LIBCOMMON)
+	$(CXX) $(LDFLAGS) -o $@ $(MAIN_OBJ) $(LIBDAEMON) $(LIBCOMMON) $(LDLIBS)
 
 $(POSTHORNCTL): $(CTL_OBJS) $(LIBCOMMON)
 	$(CXX) $(LDFLAGS) -o $@ $(CTL_OBJS) $(LIBCOMMON) $(LDLIBS)
 
-$(BUILD)/regress/%: $(BUILD)/regress/unit/%.o $(LIBCOMMON)
-	$(CXX) $(LDFLAGS) -o $@ $< $(LIBCOMMON) $(LDLIBS) $(CMOCKA_LIBS)
+# Unit tests link the daemon's code as libraries: only what a test uses is pulled in.
+$(BUILD)/regress/%: $(OBJ)/regress/unit/%.o $(LIBDAEMON) $(LIBCOMMON)
+	$(CXX) $(LDFLAGS) -o $@ $< $(LIBDAEMON) $(LIBCOMMON) $(LDLIBS) $(CMOCKA_LIBS)
 
 # Install any missing Debian package; without root, print the exact command and fail.
 deps:
@@ -145,4 +154,4 @@ install: all
 clean:
 	rm -rf $(BUILD)
 
--include $(COMMON_OBJS:.o=.d) $(DAEMON_OBJS:.o=.d) $(CTL_OBJS:.o=.d) $(UNIT_SRCS:%.cc=$(BUILD)/%.d)
+-include $(COMMON_OBJS:.o=.d) $(DAEMON_OBJS:.o=.d) $(CTL_OBJS:.o=.d) $(UNIT_SRCS:%.cc=$(OBJ)/%.d)

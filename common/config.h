@@ -55,6 +55,8 @@ struct GlobalConfig {
 	LogSettings log;                     /* log, log_format, log_level */
 	bool strip_client_ip = false;
 	uint64_t queue_lifetime = 4 * 86400; /* seconds */
+	uint64_t retry_initial = 30;         /* first backoff, doubling */
+	uint64_t retry_max = 3600;           /* backoff ceiling */
 };
 
 struct HttpConfig {

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "config_internal.h"
+#include "message.h"
 
 namespace posthorn {
 
@@ -137,28 +138,6 @@ bool valid_domain(std::string_view d)
 		return false;
 	for (unsigned char c : d)
 		if (!(std::isalnum(c) || c == '-' || c == '.' || c >= 0x80))
-			return false;
-	return true;
-}
-
-/* local@domain without display name; local part: printable, no specials that would need quoting. */
-bool valid_addr_spec(std::string_view a)
-{
-	size_t at = a.rfind('@');
-	if (at == std::string_view::npos || at == 0 || a.size() > 254)
-		return false;
-	std::string_view local = a.substr(0, at);
-	for (unsigned char c : local)
-		if (c <= 0x20 || c == 0x7f || c == '@' || c == '<' || c == '>' || c == ',' ||
-		    c == ';' || c == '"' || c == '\\' || c == '(' || c == ')')
-			return false;
-	return valid_domain(a.substr(at + 1));
-}
-
-bool valid_display_name(std::string_view n)
-{
-	for (unsigned char c : n)
-		if (c < 0x20 || c == 0x7f || c == '<' || c == '>')
 			return false;
 	return true;
 }
@@ -417,17 +396,11 @@ bool parse_rate_limit(std::string_view s, RateLimit &out)
 	return true;
 }
 
+/* The same rules the relayer applies to every message (message.cc), so -n cannot pass what delivery refuses. */
 bool valid_address(std::string_view s)
 {
-	if (s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos)
-		return false;
-	size_t lt = s.find('<');
-	if (lt == std::string_view::npos)
-		return valid_addr_spec(s);
-	if (s.back() != '>' || s.find('>') != s.size() - 1)
-		return false;
-	return valid_display_name(s.substr(0, lt)) &&
-	    valid_addr_spec(s.substr(lt + 1, s.size() - lt - 2));
+	std::string name, addr;
+	return parse_mailbox(s, name, addr);
 }
 
 bool normalize_origin(std::string_view s, std::string &out)

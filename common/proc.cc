@@ -33,6 +33,8 @@ const char *const IMSG_NAMES[] = {
 	"IMSG_CONF_END",
 	"IMSG_CONF_LOADED",
 	"IMSG_LOG_VERBOSE",
+	"IMSG_SUBMIT",
+	"IMSG_SUBMIT_RESULT",
 };
 static_assert(std::size(IMSG_NAMES) == IMSG_TYPE_MAX);
 } // namespace

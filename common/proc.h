@@ -61,6 +61,11 @@ enum ImsgType : uint32_t {
 	IMSG_CONF_LOADED,
 	/* parent -> child: u32 verbosity (posthornctl log verbose|brief) */
 	IMSG_LOG_VERBOSE,
+	/* front -> relayer: u64 request id; fd = sealed memfd with the message JSON */
+	IMSG_SUBMIT,
+	/* relayer -> front: u64 request id, u8 SubmitStatus, str submission id,
+	 * str detail (safe for clients), str provider message id */
+	IMSG_SUBMIT_RESULT,
 	IMSG_TYPE_MAX
 };
 const char *imsg_type_name(uint32_t type);

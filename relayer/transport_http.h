@@ -1,0 +1,84 @@
+/*
+ * The shared half of the HTTP provider transports (postmark, resend,
+ * mailgun, ses): each subclass only builds its request; sending, the
+ * classification (DESIGN §3), Retry-After, the provider's message id and a
+ * log-safe detail text are common.
+ */
+#pragma once
+
+#include <cjson/cJSON.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "relayer/http_client.h"
+#include "relayer/transport.h"
+
+namespace posthorn {
+
+/* Longest provider error text echoed into DeliveryResult::detail. */
+inline constexpr size_t DETAIL_EXCERPT_MAX = 200;
+
+class HttpTransport : public Transport {
+public:
+	HttpTransport(const TransportConfig &cfg, HttpClient &http);
+	void deliver(const Message &msg, Done done) override;
+
+protected:
+	/*
+	 * Fill url, headers and body (or customize) of req. On failure set
+	 * err's outcome and detail (no secrets) and return false.
+	 */
+	virtual bool build(const Message &msg, HttpRequest &req, DeliveryResult &err) = 0;
+	/* The member of the JSON success answer holding the provider's message id. */
+	virtual const char *id_member() const = 0;
+	/* base_url (trailing slashes dropped) followed by path. */
+	std::string endpoint(std::string_view path) const;
+
+private:
+	HttpClient &http_;
+	/* What completions need: shared so a callback outliving this transport stays valid. */
+	std::shared_ptr<const TransportConfig> shared_cfg_;
+};
+
+/* Turn a finished transfer into a result; secrets of cfg are redacted from the detail. */
+DeliveryResult http_delivery_result(const HttpResponse &resp, const char *id_member,
+    const TransportConfig &cfg, long now);
+/* Provider text made safe for a log line: controls become spaces, cut at max bytes (UTF-8 aware). */
+std::string detail_excerpt(std::string_view text, size_t max = DETAIL_EXCERPT_MAX);
+/* Replace every occurrence of each non-empty secret of cfg with "[redacted]". */
+void redact_secrets(std::string &s, const TransportConfig &cfg);
+
+struct JsonFree {
+	void operator()(cJSON *j) const noexcept { cJSON_Delete(j); }
+};
+using JsonPtr = std::unique_ptr<cJSON, JsonFree>;
+
+/*
+ * A JSON document under construction with a sticky failure flag (cJSON's
+ * allocation failures, a string holding NUL that cJSON would cut): one
+ * check at print() instead of one per member.
+ */
+class JsonBuilder {
+public:
+	JsonBuilder();
+	cJSON *root() { return root_.get(); }
+	void add(cJSON *obj, const char *name, std::string_view value);
+	cJSON *add_object(cJSON *obj, const char *name);
+	cJSON *add_array(cJSON *obj, const char *name);
+	void push(cJSON *array, std::string_view value);
+	cJSON *push_object(cJSON *array);
+	/* The compact document; false if anything failed on the way. */
+	bool print(std::string &out);
+
+private:
+	cJSON *attach(cJSON *parent, const char *name, cJSON *item);
+	JsonPtr root_;
+	bool ok_;
+};
+
+/* "a, b, c" */
+std::string join_list(const std::vector<std::string> &items, std::string_view sep);
+
+} // namespace posthorn
