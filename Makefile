@@ -50,6 +50,7 @@ PROGS       := $(POSTHORND) $(if $(CTL_SRCS),$(POSTHORNCTL))
 
 PYTHON      := /usr/bin/python3
 
+.SECONDARY:
 .PHONY: all deps users run check test unit integration lint bench install clean
 
 all: $(PROGS)
@@ -77,6 +78,7 @@ $(POSTHORNCTL): $(CTL_OBJS) $(LIBCOMMON)
 
 # Unit tests link the daemon's code as libraries: only what a test uses is pulled in.
 $(BUILD)/regress/%: $(OBJ)/regress/unit/%.o $(LIBDAEMON) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $< $(LIBDAEMON) $(LIBCOMMON) $(LDLIBS) $(CMOCKA_LIBS)
 
 # Install any missing Debian package; without root, print the exact command and fail.
