@@ -26,7 +26,7 @@ BUILD      := build
 # Debian packages: build, test, and what `make run` needs.
 DEB_BUILD  := g++ make pkg-config libevent-dev libtls-dev libssl-dev libcurl4-openssl-dev libinih-dev \
               libcjson-dev libcmocka-dev libseccomp-dev libcrypt-dev
-DEB_TEST   := python3 python3-pytest mandoc procps ca-certificates
+DEB_TEST   := python3 python3-pytest python3-aiosmtpd swaks openssl mandoc procps ca-certificates
 DEB_ALL    := $(DEB_BUILD) $(DEB_TEST)
 
 COMMON_SRCS := $(sort $(wildcard common/*.cc))

@@ -63,6 +63,14 @@ unsigned DeliveryQueue::in_flight(const std::string &transport) const
 	return it == inflight_.end() ? 0 : it->second;
 }
 
+unsigned DeliveryQueue::total_in_flight() const
+{
+	unsigned n = 0;
+	for (const auto &[name, count] : inflight_)
+		n += count;
+	return n;
+}
+
 void DeliveryQueue::add(SpoolEntry e)
 {
 	std::string id = e.msg.id;
@@ -113,7 +121,7 @@ void DeliveryQueue::start_ready(const std::string &transport)
 {
 	auto tit = transports_.find(transport);
 	auto &ready = ready_[transport];
-	while (!ready.empty()) {
+	while (!ready.empty() && !stopped_) {
 		auto it = items_.find(ready.front());
 		if (it == items_.end()) {
 			ready.pop_front();

@@ -52,6 +52,9 @@ public:
 	/* Deliveries outside the queue (sync mode) count against the same cap. */
 	void note_started(const std::string &transport) { inflight_[transport]++; }
 	void note_finished(const std::string &transport);
+	/* Shutdown: start nothing new; running deliveries finish. */
+	void stop() { stopped_ = true; }
+	unsigned total_in_flight() const;
 
 private:
 	struct Item {
@@ -77,6 +80,7 @@ private:
 	std::map<std::string, std::deque<std::string>> ready_;
 	std::map<std::string, unsigned> inflight_;
 	event *timer_;
+	bool stopped_ = false;
 	/* Guards completions that arrive after the queue is gone. */
 	std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

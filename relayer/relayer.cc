@@ -27,6 +27,7 @@ namespace posthorn {
 namespace {
 
 constexpr int SYNC_BUDGET_SECONDS = 10;
+constexpr int DRAIN_SECONDS = 15;
 
 struct PendingReply {
 	ImsgChannel *chan;
@@ -55,6 +56,7 @@ public:
 protected:
 	void configure(uint64_t generation, Config &&cfg, std::vector<Listener> &&) override;
 	void peer(ProcId peer, Fd fd) override;
+	void shutdown() override;
 
 private:
 	void front_imsg(ImsgChannel &chan, ProcId from, Imsg &msg);
@@ -77,12 +79,38 @@ private:
 	std::vector<PendingReply> commits_;
 	std::vector<SpoolEntry> committed_;
 	event *flush_ev_ = nullptr;
+	event *drain_ev_ = nullptr;
+	int64_t drain_deadline_ = 0;
 };
 
 Relayer::~Relayer()
 {
 	if (flush_ev_)
 		event_free(flush_ev_);
+	if (drain_ev_)
+		event_free(drain_ev_);
+}
+
+/*
+ * Drain: nothing new starts; deliveries in flight get up to DRAIN_SECONDS to
+ * finish so a provider that accepted a message does not see it again after
+ * the restart. Whatever is still running then stays in the spool.
+ */
+void Relayer::shutdown()
+{
+	queue_.stop();
+	if (!drain_ev_) {
+		drain_deadline_ = time(nullptr) + DRAIN_SECONDS;
+		drain_ev_ = event_new(base(), -1, EV_PERSIST, [](int, short, void *arg) noexcept {
+			auto *self = static_cast<Relayer *>(arg);
+			if (self->queue_.total_in_flight() == 0 || time(nullptr) >= self->drain_deadline_)
+				self->finish(0);
+		}, this);
+		struct timeval tv = {0, 50000};
+		event_add(drain_ev_, &tv);
+	}
+	if (queue_.total_in_flight() == 0)
+		finish(0);
 }
 
 void Relayer::configure(uint64_t generation, Config &&cfg, std::vector<Listener> &&)
