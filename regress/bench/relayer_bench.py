@@ -82,7 +82,7 @@ def one_run(n, target, inflight):
             block = f"[transport out]\ntype = postmark\napi_key = bench-key\nbase_url = {fake.url}\n"
         else:
             port = free_port()
-            sink = subprocess.Popen(["/usr/sbin/smtp-sink", "-c", f"127.0.0.1:{port}", "256"],
+            sink = subprocess.Popen(["/usr/sbin/smtp-sink"] + (["-u", "nobody"] if os.geteuid() == 0 else []) + ["-c", f"127.0.0.1:{port}", "256"],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             block = f"[transport out]\ntype = smtp\nhost = 127.0.0.1\nport = {port}\ntls = none\n"
             time.sleep(0.3)
