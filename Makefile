@@ -26,7 +26,7 @@ BUILD      := build
 # Debian packages: build, test, and what `make run` needs.
 DEB_BUILD  := g++ make pkg-config libevent-dev libtls-dev libssl-dev libcurl4-openssl-dev libinih-dev \
               libcjson-dev libcmocka-dev libseccomp-dev libcrypt-dev
-DEB_TEST   := python3 python3-pytest python3-aiosmtpd swaks openssl mandoc procps ca-certificates
+DEB_TEST   := python3 python3-pytest python3-aiosmtpd swaks openssl nodejs prometheus mandoc procps ca-certificates
 DEB_ALL    := $(DEB_BUILD) $(DEB_TEST)
 
 COMMON_SRCS := $(sort $(wildcard common/*.cc))
@@ -133,8 +133,12 @@ check: deps
 
 test: check
 
+# Benchmarks need Postfix's smtp-source/smtp-sink and wrk; installed here, not for check.
 bench: all
-	@if [ -x regress/bench/run ]; then regress/bench/run; else echo "bench: nothing to measure yet"; fi
+	@for p in postfix wrk; do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || \
+	  { echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$p; }; done
+	POSTHORND=$(CURDIR)/$(POSTHORND) regress/bench/run
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
@@ -146,8 +150,10 @@ install: all
 	sed 's,@SBINDIR@,$(SBINDIR),g' etc/posthornd.service > $(DESTDIR)$(UNITDIR)/posthornd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/posthornd.service
 	install -d $(DESTDIR)$(PREFIX)/share/posthorn/rc.d/openbsd $(DESTDIR)$(PREFIX)/share/posthorn/rc.d/freebsd
-	install -m 0555 etc/rc.d/openbsd/posthornd $(DESTDIR)$(PREFIX)/share/posthorn/rc.d/openbsd/posthornd
-	install -m 0555 etc/rc.d/freebsd/posthornd $(DESTDIR)$(PREFIX)/share/posthorn/rc.d/freebsd/posthornd
+	for os in openbsd freebsd; do \
+	  sed 's,@SBINDIR@,$(SBINDIR),g' etc/rc.d/$$os/posthornd > $(DESTDIR)$(PREFIX)/share/posthorn/rc.d/$$os/posthornd && \
+	  chmod 0555 $(DESTDIR)$(PREFIX)/share/posthorn/rc.d/$$os/posthornd || exit 1; \
+	done
 	install -d -m 0755 $(DESTDIR)/var/lib/posthorn $(DESTDIR)/var/lib/posthorn/empty
 	install -d -m 0700 $(DESTDIR)/var/spool/posthorn
 	@if [ -z "$(DESTDIR)" ]; then $(MAKE) --no-print-directory users; \

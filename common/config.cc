@@ -48,11 +48,12 @@ const char *const endpoint_keys[] = {
 	"reply_to_email_field", "honeypot", "allowed_origins", "csrf_secret", "csrf_token_ttl",
 	"rate_limit", "redirect_success", "redirect_error", "transport", "api_keys",
 	"idempotency_cache_size", "max_body_size", "trusted_proxies", "log_failed_submissions",
-	"dry_run", "strip_client_ip", "delivery",
+	"dry_run", "strip_client_ip", "delivery", "attachments", "max_attachment_size",
+	"max_attachments", "attachment_types",
 };
 const char *const list_keys[] = {
 	"listen", "smtp_user", "allowed_senders", "allowed_recipients", "to", "required",
-	"allowed_origins", "api_keys", "trusted_proxies",
+	"allowed_origins", "api_keys", "trusted_proxies", "attachment_types",
 };
 const char *const secret_keys[] = {
 	"api_key", "secret_access_key", "session_token", "password", "smtp_user", "api_keys",

@@ -145,6 +145,11 @@ struct EndpointConfig {
 	std::vector<std::string> api_keys;   /* secret; plain or sha256:<hex> */
 	uint32_t idempotency_cache_size = 10000;
 	uint64_t max_body_size = 1024 * 1024;
+	/* form endpoints: multipart file parts become attachments (default: ignored) */
+	bool attachments = false;
+	uint64_t max_attachment_size = 1024 * 1024; /* per file */
+	uint32_t max_attachments = 10;
+	std::vector<std::string> attachment_types = {"image/*", "application/pdf", "text/plain"};
 	std::vector<std::string> trusted_proxies;
 	bool log_failed_submissions = true;
 	bool dry_run = false;

@@ -89,6 +89,22 @@ bool is_hex64(std::string_view s)
 
 bool absolute(std::string_view s) { return !s.empty() && s.front() == '/'; }
 
+/* attachment_types: "type/subtype", or "type/" and a star for any subtype; RFC 2045 tokens. */
+bool valid_media_range(std::string_view s)
+{
+	size_t slash = s.find('/');
+	if (slash == std::string_view::npos || slash == 0 || slash + 1 == s.size() || s.size() > 255)
+		return false;
+	std::string_view type = s.substr(0, slash), sub = s.substr(slash + 1);
+	auto token = [](std::string_view t) {
+		for (unsigned char c : t)
+			if (c <= 0x20 || c >= 0x7f || strchr("()<>@,;:\\\"/[]?=*", c))
+				return false;
+		return true;
+	};
+	return token(type) && (sub == "*" || token(sub));
+}
+
 struct TlsConfigFree {
 	void operator()(struct tls_config *c) const { tls_config_free(c); }
 };
@@ -163,6 +179,7 @@ private:
 	void endpoint_message(EndpointConfig &e);
 	void endpoint_body(EndpointConfig &e);
 	void endpoint_form(EndpointConfig &e);
+	void endpoint_attachments(EndpointConfig &e);
 	void endpoint_api(EndpointConfig &e);
 	void finish();
 };
@@ -656,11 +673,37 @@ void Builder::endpoint_form(EndpointConfig &e)
 		    field->compare(0, 8, "https://") != 0)
 			error(cur->find(key)->line, key, "expected a /path or an http(s):// URL" + shown(key, *field));
 	}
+	endpoint_attachments(e);
+}
+
+void Builder::endpoint_attachments(EndpointConfig &e)
+{
+	boolean("attachments", e.attachments);
+	if (!e.attachments) {
+		reject_keys("max_attachment_size max_attachments attachment_types",
+		    "without attachments = yes");
+		return;
+	}
+	size("max_attachment_size", e.max_attachment_size, 1, 25ull << 20);
+	number("max_attachments", e.max_attachments, 1, 100);
+	if (has("attachment_types"))
+		e.attachment_types.clear();
+	for (const RawValue *v : list("attachment_types")) {
+		std::string t = v->text;
+		for (char &c : t)
+			c = char(tolower((unsigned char)c));
+		if (valid_media_range(t))
+			e.attachment_types.push_back(t);
+		else
+			error(v->line, "attachment_types", "expected type/subtype or type/*," +
+			    shown("attachment_types", v->text));
+	}
 }
 
 void Builder::endpoint_api(EndpointConfig &e)
 {
-	reject_keys("honeypot allowed_origins redirect_success redirect_error csrf_secret",
+	reject_keys("honeypot allowed_origins redirect_success redirect_error csrf_secret attachments "
+	    "max_attachment_size max_attachments attachment_types",
 	    "with auth = api-key (only for auth = form)");
 	for (const RawValue *v : list("api_keys")) {
 		if (v->text.compare(0, 7, "sha256:") == 0 && !is_hex64(v->text.substr(7)))

@@ -165,6 +165,10 @@ void endpoint_to(cJSON *a, const EndpointConfig &e, bool full)
 	put(o, "api_keys", e.api_keys);
 	put(o, "idempotency_cache_size", uint64_t(e.idempotency_cache_size));
 	put(o, "max_body_size", e.max_body_size);
+	put_bool(o, "attachments", e.attachments);
+	put(o, "max_attachment_size", e.max_attachment_size);
+	put(o, "max_attachments", uint64_t(e.max_attachments));
+	put(o, "attachment_types", e.attachment_types);
 	put(o, "trusted_proxies", e.trusted_proxies);
 	put_bool(o, "log_failed_submissions", e.log_failed_submissions);
 	put_bool(o, "dry_run", e.dry_run);
@@ -385,6 +389,10 @@ EndpointConfig endpoint_from(const cJSON *o)
 	get(o, "api_keys", e.api_keys);
 	get(o, "idempotency_cache_size", e.idempotency_cache_size);
 	get(o, "max_body_size", e.max_body_size);
+	get_bool(o, "attachments", e.attachments);
+	get(o, "max_attachment_size", e.max_attachment_size);
+	get(o, "max_attachments", e.max_attachments);
+	get(o, "attachment_types", e.attachment_types);
 	get(o, "trusted_proxies", e.trusted_proxies);
 	get_bool(o, "log_failed_submissions", e.log_failed_submissions);
 	get_bool(o, "dry_run", e.dry_run);

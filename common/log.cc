@@ -23,6 +23,8 @@ struct LogState {
 	LogSettings settings;
 	int verbose = 0;
 	bool syslog_open = false;
+	LogTap tap = nullptr;
+	bool in_tap = false;
 };
 
 LogState &state()
@@ -209,8 +211,16 @@ void log_set_verbose(int verbose) { state().verbose = verbose; }
 
 bool log_enabled(LogLevel level) { return level >= effective_level(); }
 
+void log_set_tap(LogTap tap) { state().tap = tap; }
+
 void log_event(LogLevel level, std::string_view msg, std::initializer_list<LogField> fields)
 {
+	LogState &s = state();
+	if (s.tap && !s.in_tap) {
+		s.in_tap = true; /* a tap that logs does not recurse */
+		s.tap(level, msg, fields);
+		s.in_tap = false;
+	}
 	if (log_enabled(level))
 		emit(level, msg, fields);
 }

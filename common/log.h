@@ -47,6 +47,14 @@ bool log_enabled(LogLevel level);
 /* The main entry: an event name (e.g. "smtp_auth_ok") and its fields. */
 void log_event(LogLevel level, std::string_view msg, std::initializer_list<LogField> fields = {});
 
+/*
+ * A tap sees every log_event(), whatever the level threshold (posthornctl
+ * monitor); log_format_line() makes the line. Its own logging is not tapped.
+ */
+using LogTap = void (*)(LogLevel level, std::string_view msg,
+    std::initializer_list<LogField> fields);
+void log_set_tap(LogTap tap);
+
 /* printf-style messages for operational text; *_warn variants append strerror(errno). */
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

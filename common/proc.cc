@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "memfd.h"
+#include "stats.h"
 
 namespace posthorn {
 
@@ -35,6 +36,23 @@ const char *const IMSG_NAMES[] = {
 	"IMSG_LOG_VERBOSE",
 	"IMSG_SUBMIT",
 	"IMSG_SUBMIT_RESULT",
+	"IMSG_STATS_REQUEST",
+	"IMSG_STATS_REPLY",
+	"IMSG_CTL_INFO",
+	"IMSG_CTL_SHOW_STATUS",
+	"IMSG_CTL_SHOW_STATS",
+	"IMSG_CTL_SHOW_QUEUE",
+	"IMSG_CTL_SHOW_MESSAGE",
+	"IMSG_CTL_SHOW_TRANSPORTS",
+	"IMSG_CTL_MONITOR",
+	"IMSG_CTL_PAUSE",
+	"IMSG_CTL_RESUME",
+	"IMSG_CTL_SCHEDULE",
+	"IMSG_CTL_REMOVE",
+	"IMSG_CTL_RELOAD",
+	"IMSG_CTL_LOG_VERBOSE",
+	"IMSG_CTL_REPLY",
+	"IMSG_CTL_EVENT",
 };
 static_assert(std::size(IMSG_NAMES) == IMSG_TYPE_MAX);
 } // namespace
@@ -179,8 +197,10 @@ void Child::peer(ProcId peer, Fd fd)
 {
 	auto chan = std::make_unique<ImsgChannel>(
 	    base_, std::move(fd),
-	    [peer](ImsgChannel &, Imsg &m) {
-		    fatalx("unexpected %s from %s", imsg_type_name(m.type()), proc_name(peer));
+	    [peer](ImsgChannel &c, Imsg &m) {
+		    /* Every process answers the control process's statistics requests. */
+		    if (!stats_handle_request(c, m))
+			    fatalx("unexpected %s from %s", imsg_type_name(m.type()), proc_name(peer));
 	    },
 	    [peer](ImsgChannel &) { log_debug("channel to %s closed", proc_name(peer)); });
 	chan->name = proc_name(peer);

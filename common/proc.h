@@ -66,6 +66,35 @@ enum ImsgType : uint32_t {
 	/* relayer -> front: u64 request id, u8 SubmitStatus, str submission id,
 	 * str detail (safe for clients), str provider message id */
 	IMSG_SUBMIT_RESULT,
+	/* control -> smtpd, httpd, relayer; httpd -> control (for /metrics): u64 request id */
+	IMSG_STATS_REQUEST,
+	/* the answer: u64 request id, str JSON snapshot (empty: in a sealed memfd); stats.h */
+	IMSG_STATS_REPLY,
+	/*
+	 * The control protocol (ctl.h). parent -> control: u64 start time, u8 privileged,
+	 * str version, u32 socket gid, u32 n + n u32 member uids, u32 n + n (u32 ProcId, u32 pid)
+	 */
+	IMSG_CTL_INFO,
+	/*
+	 * Commands: posthornctl -> control as str arg, u8 flag; control -> relayer or
+	 * parent with a u64 request id first. Answered with IMSG_CTL_REPLY.
+	 */
+	IMSG_CTL_SHOW_STATUS,
+	IMSG_CTL_SHOW_STATS,
+	IMSG_CTL_SHOW_QUEUE,
+	IMSG_CTL_SHOW_MESSAGE,     /* arg: id, flag: with body */
+	IMSG_CTL_SHOW_TRANSPORTS,
+	IMSG_CTL_MONITOR,          /* control -> relayer flag: on/off */
+	IMSG_CTL_PAUSE,            /* arg: transport, "" = all */
+	IMSG_CTL_RESUME,           /* arg: transport, "" = all */
+	IMSG_CTL_SCHEDULE,         /* arg: id or "all" */
+	IMSG_CTL_REMOVE,           /* arg: id or "all" */
+	IMSG_CTL_RELOAD,
+	IMSG_CTL_LOG_VERBOSE,      /* flag: 1 verbose, 0 brief */
+	/* u64 request id, u8 ok, str error; fd: sealed memfd with the JSON result */
+	IMSG_CTL_REPLY,
+	/* relayer -> control -> monitoring clients: str JSON log line */
+	IMSG_CTL_EVENT,
 	IMSG_TYPE_MAX
 };
 const char *imsg_type_name(uint32_t type);

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <array>
@@ -24,6 +26,8 @@
 
 #include <event2/event.h>
 
+#include "common/ctl.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "common/memfd.h"
 #include "common/proc.h"
@@ -34,6 +38,8 @@ namespace posthorn {
 namespace {
 
 constexpr int SHUTDOWN_GRACE_SECONDS = 20; /* children drain up to 15 s */
+constexpr int VERBOSE_DEBUG = 3;            /* posthornctl log verbose: every level */
+constexpr size_t MAX_GROUP_MEMBERS = 2000;  /* what one IMSG_CTL_INFO carries */
 constexpr const char *VERSION = "0.1.0";
 
 struct Credentials {
@@ -51,6 +57,25 @@ bool lookup_user(const std::string &name, Credentials &out, std::string &why)
 	}
 	out = {pw->pw_uid, pw->pw_gid};
 	return true;
+}
+
+/* Users whose primary group is gid, and the group's listed members. */
+std::vector<uid_t> group_members(gid_t gid)
+{
+	std::vector<uid_t> uids;
+	setpwent();
+	while (struct passwd *pw = getpwent())
+		if (pw->pw_gid == gid && uids.size() < MAX_GROUP_MEMBERS)
+			uids.push_back(pw->pw_uid);
+	endpwent();
+	std::vector<std::string> names;
+	if (struct group *gr = getgrgid(gid))
+		for (char **m = gr->gr_mem; *m; m++)
+			names.emplace_back(*m);
+	for (const std::string &name : names)
+		if (struct passwd *pw = getpwnam(name.c_str()); pw && uids.size() < MAX_GROUP_MEMBERS)
+			uids.push_back(pw->pw_uid);
+	return uids;
 }
 
 std::string self_exe()
@@ -122,7 +147,11 @@ private:
 	std::vector<Listener> listeners_for(ProcId id) const;
 	void child_imsg(ChildState &c, Imsg &msg);
 	void check_all_loaded();
-	void reload();
+	bool reload(std::vector<std::string> &errors);
+	void send_control_info();
+	void control_imsg(Imsg &msg);
+	void control_log_verbose(const CtlCommand &cmd);
+	void control_reload(const CtlCommand &cmd);
 	void reap();
 	void begin_shutdown(int status);
 	void finish_if_done();
@@ -147,6 +176,9 @@ private:
 	event *kill_timer_ = nullptr;
 	bool quitting_ = false;
 	int exit_status_ = 0;
+	time_t started_ = 0;
+	/* posthornctl reload requests, answered once their generation is loaded. */
+	std::vector<std::pair<uint64_t, uint64_t>> reload_waiters_; /* reqid, generation */
 };
 
 Parent::~Parent()
@@ -341,6 +373,12 @@ void Parent::child_imsg(ChildState &c, Imsg &msg)
 		check_all_loaded();
 		break;
 	}
+	case IMSG_CTL_RELOAD:
+	case IMSG_CTL_LOG_VERBOSE:
+		if (c.id != ProcId::control)
+			fatalx("%s from %s", imsg_type_name(msg.type()), proc_name(c.id));
+		control_imsg(msg);
+		break;
 	default:
 		fatalx("unexpected %s from %s", imsg_type_name(msg.type()), proc_name(c.id));
 	}
@@ -361,16 +399,85 @@ void Parent::check_all_loaded()
 			{"transports", cfg_.transports.size()}});
 	else
 		log_event(LogLevel::info, "config_reloaded", {{"generation", generation_}});
+	for (const auto &[reqid, gen] : reload_waiters_) {
+		Json doc(cJSON_CreateObject());
+		cJSON_AddNumberToObject(doc.get(), "generation", static_cast<double>(gen));
+		if (ImsgChannel *control = child(ProcId::control).chan.get())
+			ctl_reply_send(*control, {reqid, true, "", json_print(doc.get())});
+	}
+	reload_waiters_.clear();
 }
 
-void Parent::reload()
+/* What the control process cannot learn in its chroot: pids, start time, who may connect. */
+void Parent::send_control_info()
+{
+	ImsgWriter w;
+	w.u64(static_cast<uint64_t>(started_)).u8(privileged_).str(VERSION).u32(front_.gid);
+	std::vector<uid_t> members;
+	if (privileged_)
+		members = group_members(front_.gid);
+	w.u32(static_cast<uint32_t>(members.size()));
+	for (uid_t uid : members)
+		w.u32(uid);
+	w.u32(static_cast<uint32_t>(children_.size() + 1));
+	w.u32(static_cast<uint32_t>(ProcId::parent)).u32(static_cast<uint32_t>(getpid()));
+	for (const ChildState &c : children_)
+		w.u32(static_cast<uint32_t>(c.id)).u32(static_cast<uint32_t>(c.pid));
+	child(ProcId::control).chan->compose(IMSG_CTL_INFO, w);
+}
+
+void Parent::control_imsg(Imsg &msg)
+{
+	CtlCommand cmd;
+	ctl_command_decode(msg, cmd, true, true);
+	if (msg.type() == IMSG_CTL_LOG_VERBOSE)
+		control_log_verbose(cmd);
+	else
+		control_reload(cmd);
+}
+
+/* posthornctl log verbose|brief: debug everywhere, or back to the configured level and -v. */
+void Parent::control_log_verbose(const CtlCommand &cmd)
+{
+	int verbose = cmd.flag ? VERBOSE_DEBUG : opts_.verbose;
+	log_set_verbose(verbose);
+	ImsgWriter w;
+	w.u32(static_cast<uint32_t>(verbose));
+	for (ChildState &c : children_)
+		if (c.chan)
+			c.chan->compose(IMSG_LOG_VERBOSE, w);
+	log_event(LogLevel::info, "log_verbosity", {{"verbose", cmd.flag}});
+	ctl_reply_send(*child(ProcId::control).chan, {cmd.reqid, true, "", ""});
+}
+
+void Parent::control_reload(const CtlCommand &cmd)
+{
+	std::vector<std::string> errors;
+	if (quitting_)
+		errors.push_back("posthornd is shutting down");
+	else if (reload(errors)) {
+		reload_waiters_.emplace_back(cmd.reqid, generation_);
+		return;
+	}
+	Json doc(cJSON_CreateObject());
+	cJSON *a = cJSON_AddArrayToObject(doc.get(), "errors");
+	for (const std::string &e : errors)
+		cJSON_AddItemToArray(a, cJSON_CreateString(e.c_str()));
+	std::string summary = std::to_string(errors.size()) + (errors.size() == 1 ? " error" : " errors");
+	ctl_reply_send(*child(ProcId::control).chan,
+	    {cmd.reqid, false, "reload failed: " + summary, json_print(doc.get())});
+}
+
+bool Parent::reload(std::vector<std::string> &errors)
 {
 	log_event(LogLevel::info, "config_reload_requested", {{"path", opts_.config_path}});
 	ConfigResult res;
 	if (!load_config(res)) {
 		log_event(LogLevel::error, "config_reload_failed",
 		    {{"errors", res.errors.size()}, {"generation", generation_}});
-		return;
+		for (const ConfigError &e : res.errors)
+			errors.push_back(e.to_string());
+		return false;
 	}
 	Config next = std::move(*res.config);
 	/* These shape the processes themselves; they change with a restart only. */
@@ -394,14 +501,17 @@ void Parent::reload()
 	if (!bind_sockets(next, sockets, why)) {
 		log_event(LogLevel::error, "config_reload_failed",
 		    {{"error", why}, {"generation", generation_}});
-		return;
+		errors.push_back(why);
+		return false;
 	}
 	sockets_ = std::move(sockets);
 	cfg_ = std::move(next);
 	log_apply(cfg_.global.log);
 	generation_++;
+	send_control_info();
 	for (ChildState &c : children_)
 		send_config(c);
+	return true;
 }
 
 void Parent::reap()
@@ -470,8 +580,10 @@ void Parent::on_signal(int sig, short, void *arg) noexcept
 	auto *self = static_cast<Parent *>(arg);
 	switch (sig) {
 	case SIGHUP:
-		if (!self->quitting_)
-			self->reload();
+		if (!self->quitting_) {
+			std::vector<std::string> errors; /* logged already */
+			self->reload(errors);
+		}
 		break;
 	case SIGCHLD:
 		self->reap();
@@ -511,6 +623,7 @@ int Parent::run()
 	log_set_verbose(opts_.verbose);
 	privileged_ = geteuid() == 0;
 	exe_ = self_exe();
+	started_ = time(nullptr);
 
 	ConfigResult res;
 	if (!load_config(res))
@@ -554,6 +667,7 @@ int Parent::run()
 		send_setup(c);
 	}
 	send_peers();
+	send_control_info();
 	for (ChildState &c : children_)
 		send_config(c);
 

@@ -8,12 +8,20 @@
 #include <event2/event.h>
 
 #include "common/log.h"
+#include "common/stats.h"
 
 namespace posthorn {
 
 namespace {
 
 int64_t now_s() { return static_cast<int64_t>(time(nullptr)); }
+
+double realtime_now()
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return static_cast<double>(ts.tv_sec) + ts.tv_nsec / 1e9;
+}
 
 double random01()
 {
@@ -75,7 +83,9 @@ void DeliveryQueue::add(SpoolEntry e)
 {
 	std::string id = e.msg.id;
 	int64_t due = e.next_attempt;
-	auto [it, fresh] = items_.emplace(id, Item{std::move(e)});
+	/* A fresh submission is timed from now; one recovered from the spool from queued_at. */
+	double accepted = now_s() - e.queued_at <= 1 ? realtime_now() : e.queued_at;
+	auto [it, fresh] = items_.emplace(id, Item{std::move(e), false, accepted});
 	if (!fresh)
 		return;
 	timeline_.emplace(due, id);
@@ -121,7 +131,7 @@ void DeliveryQueue::start_ready(const std::string &transport)
 {
 	auto tit = transports_.find(transport);
 	auto &ready = ready_[transport];
-	while (!ready.empty() && !stopped_) {
+	while (!ready.empty() && !stopped_ && !paused(transport)) {
 		auto it = items_.find(ready.front());
 		if (it == items_.end()) {
 			ready.pop_front();
@@ -168,6 +178,7 @@ void DeliveryQueue::note_finished(const std::string &transport)
 
 void DeliveryQueue::finished(const std::string &id, const std::string &transport, DeliveryResult r)
 {
+	process_stats().add("posthorn_delivery_attempts_total", {transport, to_string(r.outcome)});
 	auto it = items_.find(id);
 	if (it == items_.end()) {
 		note_finished(transport);
@@ -185,6 +196,9 @@ void DeliveryQueue::finished(const std::string &id, const std::string &transport
 		    {{"submission_id", id}, {"endpoint", item.entry.msg.source},
 			{"transport", transport}, {"provider_id", r.provider_id},
 			{"attempts", item.entry.attempts}});
+		process_stats().add("posthorn_submissions_sent_total", {item.entry.msg.source, transport});
+		process_stats().observe("posthorn_send_latency_seconds", {item.entry.msg.source, transport},
+		    realtime_now() - item.accepted);
 		spool_.remove(id);
 		forget(id);
 		break;
@@ -212,7 +226,7 @@ void DeliveryQueue::retry_or_expire(Item &item, const DeliveryResult &r)
 	e.next_attempt = now + static_cast<int64_t>(delay);
 	std::string why;
 	/* Persisting the attempt count is best effort: losing it only resets the backoff. */
-	if (!spool_.write(e, why))
+	if (!spool_.update(e, why))
 		log_event(LogLevel::warn, "spool_update_failed", {{"submission_id", e.msg.id},
 		    {"error", why}});
 	log_event(LogLevel::info, "delivery_retry_scheduled",
@@ -225,8 +239,11 @@ void DeliveryQueue::retry_or_expire(Item &item, const DeliveryResult &r)
 void DeliveryQueue::fail(Item &item, const char *event, const DeliveryResult &r)
 {
 	SpoolEntry &e = item.entry;
+	const char *error_class = r.outcome == DeliveryOutcome::permanent ? "permanent" : "expired";
 	e.last_error = r.detail;
 	std::string why;
+	process_stats().add("posthorn_submissions_failed_total",
+	    {e.msg.source, e.msg.transport, error_class});
 	if (!spool_.bury(e, why)) {
 		log_event(LogLevel::error, "spool_bury_failed", {{"submission_id", e.msg.id},
 		    {"error", why}});
@@ -235,7 +252,7 @@ void DeliveryQueue::fail(Item &item, const char *event, const DeliveryResult &r)
 	log_event(LogLevel::error, event,
 	    {{"submission_id", e.msg.id}, {"endpoint", e.msg.source},
 		{"transport", e.msg.transport},
-		{"error_class", r.outcome == DeliveryOutcome::permanent ? "permanent" : "expired"},
+		{"error_class", error_class},
 		{"attempts", e.attempts}, {"error", r.detail}});
 	forget(e.msg.id);
 }

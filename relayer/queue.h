@@ -49,6 +49,19 @@ public:
 	unsigned in_flight(const std::string &transport) const;
 	bool contains(const std::string &id) const { return items_.count(id) != 0; }
 
+	/* posthornctl(8): what is queued, and the operator's levers. */
+	void each(const std::function<void(const SpoolEntry &, bool running)> &fn) const;
+	const SpoolEntry *find(const std::string &id, bool *running = nullptr) const;
+	const TransportMap &transports() const { return transports_; }
+	/* A paused transport starts nothing new; "" means every configured transport. */
+	void pause(const std::string &transport);
+	void resume(const std::string &transport);
+	bool paused(const std::string &transport) const { return paused_.count(transport) != 0; }
+	/* Make waiting messages due now: an id or "all"; returns how many moved. */
+	size_t schedule(const std::string &id);
+	/* Drop from the queue and the spool: an id or "all"; returns how many. */
+	size_t remove(const std::string &id);
+
 	/* Deliveries outside the queue (sync mode) count against the same cap. */
 	void note_started(const std::string &transport) { inflight_[transport]++; }
 	void note_finished(const std::string &transport);
@@ -60,6 +73,7 @@ private:
 	struct Item {
 		SpoolEntry entry;
 		bool running = false;
+		double accepted = 0; /* unix time, for posthorn_send_latency_seconds */
 	};
 	static void on_timer(int, short, void *) noexcept;
 	void arm();
@@ -79,6 +93,7 @@ private:
 	std::set<std::pair<int64_t, std::string>> timeline_;
 	std::map<std::string, std::deque<std::string>> ready_;
 	std::map<std::string, unsigned> inflight_;
+	std::set<std::string> paused_;
 	event *timer_;
 	bool stopped_ = false;
 	/* Guards completions that arrive after the queue is gone. */

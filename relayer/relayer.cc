@@ -17,7 +17,9 @@
 #include "common/log.h"
 #include "common/memfd.h"
 #include "common/proc.h"
+#include "common/stats.h"
 #include "common/submit.h"
+#include "relayer/ctl.h"
 #include "relayer/http_client.h"
 #include "relayer/queue.h"
 #include "relayer/spool.h"
@@ -165,6 +167,8 @@ void Relayer::front_imsg(ImsgChannel &chan, ProcId from, Imsg &msg)
 		submit(chan, msg);
 		break;
 	default:
+		if (from == ProcId::control && relayer_ctl_imsg(chan, msg, queue_))
+			break;
 		fatalx("unexpected %s from %s", imsg_type_name(msg.type()), proc_name(from));
 	}
 }
@@ -252,6 +256,14 @@ void Relayer::flush_commits()
 			queue_.add(std::move(e));
 			continue;
 		}
+		if (queue_.paused(e.msg.transport)) {
+			/* posthornctl pause: the transport starts nothing new, sync mode included. */
+			spool_.remove(e.msg.id);
+			p.result.status = SubmitStatus::temp_fail;
+			p.result.detail = "delivery paused";
+			reply(p.chan, p.reqid, p.result);
+			continue;
+		}
 		auto job = std::make_shared<SyncJob>();
 		job->chan = p.chan;
 		job->reqid = p.reqid;
@@ -289,6 +301,7 @@ void Relayer::sync_done(const std::shared_ptr<SyncJob> &job, const DeliveryResul
 {
 	const Message &m = job->entry.msg;
 	queue_.note_finished(job->transport->name());
+	process_stats().add("posthorn_delivery_attempts_total", {m.transport, to_string(r.outcome)});
 	log_event(r.outcome == DeliveryOutcome::sent ? LogLevel::info : LogLevel::warn,
 	    "delivery_attempt",
 	    {{"submission_id", m.id}, {"transport", m.transport}, {"attempt", job->entry.attempts},

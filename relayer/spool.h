@@ -1,6 +1,7 @@
 /*
  * The spool: one JSON file per message (versioned, cJSON), committed with
- * write to tmp/ → fsync → rename into queue/ → fsync queue/ before the
+ * write to tmp/ → rename into queue/ → syncfs (file data, rename and
+ * directory in one flush, shared by every submission of a batch) before the
  * relayer says yes. dead/ holds expired and permanently failed messages,
  * corrupt/ what could not be read back at start.
  */
@@ -41,11 +42,13 @@ public:
 	/* Create tmp/, queue/, dead/, corrupt/ (0700) and open queue/ for fsync. */
 	bool open(std::string &why);
 	/*
-	 * Write the entry durably except for the directory fsync: call
-	 * sync() before answering (several writes may share one sync).
+	 * Stage a new entry (written and renamed into queue/, not yet flushed):
+	 * call sync() before answering; several writes share one sync.
 	 */
 	bool write(const SpoolEntry &e, std::string &why);
 	bool sync(std::string &why);
+	/* Rewrite a committed entry (attempts, next attempt) durably on its own. */
+	bool update(const SpoolEntry &e, std::string &why);
 	/* Remove a delivered or failed message (directory synced lazily by the next sync). */
 	bool remove(const std::string &id);
 	/* Move to dead/ with the final state recorded. */
@@ -57,7 +60,8 @@ public:
 	std::string path(const char *sub, const std::string &id) const;
 
 private:
-	bool write_file(const std::string &final_path, const std::string &data, std::string &why);
+	bool write_file(const std::string &final_path, const std::string &data, bool sync_file,
+	    std::string &why);
 
 	std::string dir_;
 	Fd queue_dir_;

@@ -764,6 +764,50 @@ void test_endpoint_api_rules(void **)
 	EXPECT_ERROR(r, 11, "api_keys", "sha256: must be followed by 64 hex digits");
 }
 
+void test_endpoint_attachments(void **)
+{
+	ConfigResult r = parse(std::string(kHttp));
+	expect_ok(r);
+	assert_false(r.config->endpoints[0].attachments);
+
+	r = parse(std::string(kHttp) + "attachments = yes\n");
+	expect_ok(r);
+	const EndpointConfig &d = r.config->endpoints[0];
+	assert_true(d.attachments);
+	assert_int_equal(d.max_attachment_size, 1024 * 1024);
+	assert_int_equal(d.max_attachments, 10);
+	assert_int_equal(d.attachment_types.size(), 3);
+	assert_string_equal(d.attachment_types[0].c_str(), "image/*");
+
+	r = parse(std::string(kHttp) + "attachments = yes\nmax_attachment_size = 2MB\nmax_attachments = 3\n"
+	    "attachment_types = Application/PDF, image/*\n");
+	expect_ok(r);
+	const EndpointConfig &e = r.config->endpoints[0];
+	assert_int_equal(e.max_attachment_size, 2 * 1024 * 1024);
+	assert_int_equal(e.max_attachments, 3);
+	assert_int_equal(e.attachment_types.size(), 2);
+	assert_string_equal(e.attachment_types[0].c_str(), "application/pdf");
+	Config back = config_from_json(config_to_json(*r.config, ConfigSlice::httpd));
+	assert_true(back.endpoints[0].attachments);
+	assert_int_equal(back.endpoints[0].max_attachment_size, 2 * 1024 * 1024);
+	assert_int_equal(back.endpoints[0].max_attachments, 3);
+	assert_int_equal(back.endpoints[0].attachment_types.size(), 2);
+	assert_string_equal(back.endpoints[0].attachment_types[1].c_str(), "image/*");
+
+	r = parse(std::string(kHttp) + "attachments = maybe\nmax_attachments = 3\n");   /* 10 */
+	EXPECT_ERROR(r, 10, "attachments", "expected yes or no");
+	EXPECT_ERROR(r, 11, "max_attachments", "not valid without attachments = yes");
+	r = parse(std::string(kHttp) + "attachments = yes\nmax_attachments = 101\n"
+	    "max_attachment_size = 26MB\nattachment_types = pdf, */*, text/pl ain\n");
+	EXPECT_ERROR(r, 11, "max_attachments", "must be a number from 1 to 100");
+	EXPECT_ERROR(r, 12, "max_attachment_size", "must be between");
+	EXPECT_ERROR(r, 13, "attachment_types", "expected type/subtype or type/*, \"pdf\"");
+	EXPECT_ERROR(r, 13, "attachment_types", "\"*/*\"");
+	EXPECT_ERROR(r, 13, "attachment_types", "\"text/pl ain\"");
+	r = parse(std::string(kHttp) + "auth = api-key\napi_keys = plain-key-0123456789\nattachments = yes\n");
+	EXPECT_ERROR(r, 12, "attachments", "not valid with auth = api-key");
+}
+
 void test_endpoint_addresses_and_templates(void **)
 {
 	ConfigResult r = parse(
@@ -1002,7 +1046,7 @@ int main(void)
 		T(test_transport_rules), T(test_transport_defaults), T(test_transport_reference),
 		T(test_smtp_required), T(test_smtp_listen_syntax), T(test_smtp_users),
 		T(test_smtp_tls_rules), T(test_smtp_tls_load),
-		T(test_endpoint_form_rules), T(test_endpoint_api_rules),
+		T(test_endpoint_form_rules), T(test_endpoint_api_rules), T(test_endpoint_attachments),
 		T(test_endpoint_addresses_and_templates), T(test_endpoint_body_file),
 		T(test_http_rules), T(test_nothing_to_serve),
 		T(test_json_round_trip), T(test_json_slices), T(test_json_malformed_is_fatal),
