@@ -181,7 +181,9 @@ int Child::run()
 void Child::finish(int status)
 {
 	status_ = status;
-	event_base_loopbreak(base_);
+	/* A short grace lets replies queued just now (a last 421, a final HTTP answer) reach the socket. */
+	struct timeval grace = {0, 100 * 1000};
+	event_base_loopexit(base_, &grace);
 }
 
 void Child::on_signal(int, short, void *arg) noexcept

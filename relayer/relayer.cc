@@ -59,6 +59,7 @@ protected:
 	void configure(uint64_t generation, Config &&cfg, std::vector<Listener> &&) override;
 	void peer(ProcId peer, Fd fd) override;
 	void shutdown() override;
+	bool drained() const;
 
 private:
 	void front_imsg(ImsgChannel &chan, ProcId from, Imsg &msg);
@@ -78,6 +79,8 @@ private:
 	DeliveryQueue queue_;
 	TransportMap transports_;
 	bool started_ = false;
+	bool stopping_ = false;
+	unsigned sync_active_ = 0; /* sync submissions not yet answered for good */
 	std::vector<PendingReply> commits_;
 	std::vector<SpoolEntry> committed_;
 	event *flush_ev_ = nullptr;
@@ -98,20 +101,26 @@ Relayer::~Relayer()
  * finish so a provider that accepted a message does not see it again after
  * the restart. Whatever is still running then stays in the spool.
  */
+bool Relayer::drained() const
+{
+	return queue_.total_in_flight() == 0 && sync_active_ == 0;
+}
+
 void Relayer::shutdown()
 {
+	stopping_ = true;
 	queue_.stop();
 	if (!drain_ev_) {
 		drain_deadline_ = time(nullptr) + DRAIN_SECONDS;
 		drain_ev_ = event_new(base(), -1, EV_PERSIST, [](int, short, void *arg) noexcept {
 			auto *self = static_cast<Relayer *>(arg);
-			if (self->queue_.total_in_flight() == 0 || time(nullptr) >= self->drain_deadline_)
+			if (self->drained() || time(nullptr) >= self->drain_deadline_)
 				self->finish(0);
 		}, this);
 		struct timeval tv = {0, 50000};
 		event_add(drain_ev_, &tv);
 	}
-	if (queue_.total_in_flight() == 0)
+	if (drained())
 		finish(0);
 }
 
@@ -265,6 +274,7 @@ void Relayer::flush_commits()
 			continue;
 		}
 		auto job = std::make_shared<SyncJob>();
+		sync_active_++;
 		job->chan = p.chan;
 		job->reqid = p.reqid;
 		job->transport = transports_.at(e.msg.transport);
@@ -307,7 +317,8 @@ void Relayer::sync_done(const std::shared_ptr<SyncJob> &job, const DeliveryResul
 	    {{"submission_id", m.id}, {"transport", m.transport}, {"attempt", job->entry.attempts},
 		{"result", to_string(r.outcome)}, {"status", r.status}, {"detail", r.detail}});
 	long wait = r.retry_after >= 0 ? r.retry_after : 1;
-	if (r.outcome == DeliveryOutcome::transient && job->entry.attempts == 1 &&
+	/* No retry once stopping: the client gets its answer before the drain ends. */
+	if (r.outcome == DeliveryOutcome::transient && job->entry.attempts == 1 && !stopping_ &&
 	    time(nullptr) + wait < job->deadline) {
 		struct Retry {
 			Relayer *self;
@@ -323,6 +334,7 @@ void Relayer::sync_done(const std::shared_ptr<SyncJob> &job, const DeliveryResul
 		return;
 	}
 	spool_.remove(m.id);
+	sync_active_--;
 	switch (r.outcome) {
 	case DeliveryOutcome::sent:
 		log_event(LogLevel::info, "submission_sent",
