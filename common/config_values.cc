@@ -12,6 +12,7 @@
 #include "config.h"
 #include "config_internal.h"
 #include "message.h"
+#include "text.h"
 
 namespace posthorn {
 
@@ -20,35 +21,6 @@ namespace {
 using namespace config_detail;
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c; }
-
-std::string lowered(std::string_view s)
-{
-	std::string out(s);
-	for (char &c : out)
-		c = lower(c);
-	return out;
-}
-
-bool iequals(std::string_view a, std::string_view b)
-{
-	if (a.size() != b.size())
-		return false;
-	for (size_t i = 0; i < a.size(); i++)
-		if (lower(a[i]) != lower(b[i]))
-			return false;
-	return true;
-}
-
-std::string_view trim(std::string_view s)
-{
-	while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-		s.remove_prefix(1);
-	while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-		s.remove_suffix(1);
-	return s;
-}
 
 /* Leading decimal digits of s into n; false on none or overflow. */
 bool take_number(std::string_view &s, uint64_t &n)
@@ -408,7 +380,7 @@ bool normalize_origin(std::string_view s, std::string &out)
 	size_t sep = s.find("://");
 	if (sep == std::string_view::npos)
 		return false;
-	std::string scheme = lowered(s.substr(0, sep));
+	std::string scheme = ascii_lowered(s.substr(0, sep));
 	if (scheme != "http" && scheme != "https")
 		return false;
 	std::string_view rest = s.substr(sep + 3);
@@ -445,7 +417,7 @@ bool normalize_origin(std::string_view s, std::string &out)
 		return false;
 	if ((scheme == "http" && port == 80) || (scheme == "https" && port == 443))
 		port = 0;
-	out = scheme + "://" + lowered(host);
+	out = scheme + "://" + ascii_lowered(host);
 	if (port != 0)
 		out += ":" + std::to_string(port);
 	return true;

@@ -1,4 +1,5 @@
 #include "memfd.h"
+#include "text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,15 +17,8 @@ Fd memfd_sealed(const char *name, std::string_view data)
 	Fd fd(memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING));
 	if (!fd)
 		return Fd();
-	size_t off = 0;
-	while (off < data.size()) {
-		ssize_t n = write(fd.get(), data.data() + off, data.size() - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return Fd();
-		off += static_cast<size_t>(n);
-	}
+	if (!write_all(fd.get(), data))
+		return Fd();
 	if (fcntl(fd.get(), F_ADD_SEALS, ALL_SEALS) == -1)
 		return Fd();
 	return fd;

@@ -2,6 +2,7 @@
  * Client addresses and trusted proxies.
  */
 #include "clientip.h"
+#include "common/text.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -31,15 +32,6 @@ void unmap(IpAddr &a)
 		memset(a.b.data() + 4, 0, 12);
 		a.family = AF_INET;
 	}
-}
-
-std::string_view trim(std::string_view s)
-{
-	while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-		s.remove_prefix(1);
-	while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-		s.remove_suffix(1);
-	return s;
 }
 
 /* One X-Forwarded-For entry: an address, optionally "v4:port" or "[v6]:port". */

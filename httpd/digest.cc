@@ -12,23 +12,13 @@
 #include <openssl/hmac.h>
 
 #include "common/log.h"
+#include "common/text.h"
 
 namespace posthorn::http {
 
 namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
-
-int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 void random_bytes(uint8_t *buf, size_t n)
 {

@@ -5,21 +5,13 @@
  * (name, filename) and Content-Type matter.
  */
 #include "form.h"
+#include "common/text.h"
 
 #include <cstring>
 
 namespace posthorn::http {
 
 namespace {
-
-std::string_view trim(std::string_view s)
-{
-	while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-		s.remove_prefix(1);
-	while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-		s.remove_suffix(1);
-	return s;
-}
 
 std::string lower(std::string_view s)
 {
@@ -43,14 +35,6 @@ bool is_token(std::string_view s)
 		if (!token_char(c))
 			return false;
 	return true;
-}
-
-int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = char(c | 0x20);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
 /* A quoted-string starting at s[0] == '"'; advances s past it. */

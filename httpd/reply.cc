@@ -9,24 +9,11 @@
 #include <cstdlib>
 
 #include "common/log.h"
+#include "common/text.h"
 
 namespace posthorn::http {
 
 namespace {
-
-std::string_view trim(std::string_view s)
-{
-	while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-		s.remove_prefix(1);
-	while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-		s.remove_suffix(1);
-	return s;
-}
-
-bool iequals(std::string_view a, std::string_view b)
-{
-	return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
 /* q of one media range ("text/html;level=1;q=0.8"); 1 when absent. */
 double quality(std::string_view params)

@@ -10,21 +10,13 @@
 #include "endpoint.h"
 #include "json_body.h"
 #include "reply.h"
+#include "common/text.h"
 
 namespace posthorn::http {
 
 namespace {
 
 constexpr size_t kMaxOverride = 50;
-
-std::string_view trim(std::string_view s)
-{
-	while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-		s.remove_prefix(1);
-	while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-		s.remove_suffix(1);
-	return s;
-}
 
 const std::string *field(const Fields &f, const std::string &name)
 {

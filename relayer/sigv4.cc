@@ -1,4 +1,5 @@
 #include "sigv4.h"
+#include "common/text.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -52,17 +53,6 @@ bool unreserved(unsigned char c)
 {
 	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
 	       c == '-' || c == '.' || c == '_' || c == '~';
-}
-
-int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 std::string lower(std::string_view s)

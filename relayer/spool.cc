@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "common/memfd.h"
+#include "common/text.h"
 
 namespace posthorn {
 
@@ -29,20 +30,6 @@ struct JsonDoc {
 std::string errtext(const std::string &what)
 {
 	return what + ": " + strerror(errno);
-}
-
-bool write_all(int fd, const std::string &data)
-{
-	size_t off = 0;
-	while (off < data.size()) {
-		ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		off += static_cast<size_t>(n);
-	}
-	return true;
 }
 
 bool is_spool_name(const char *name, std::string &id)
