@@ -9,6 +9,8 @@
  * first attempt and at most one retry, within SYNC_BUDGET_SECONDS.
  */
 #include <sys/stat.h>
+
+#include <algorithm>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -316,7 +318,10 @@ void Relayer::sync_done(const std::shared_ptr<SyncJob> &job, const DeliveryResul
 	    "delivery_attempt",
 	    {{"submission_id", m.id}, {"transport", m.transport}, {"attempt", job->entry.attempts},
 		{"result", to_string(r.outcome)}, {"status", r.status}, {"detail", r.detail}});
-	long wait = r.retry_after >= 0 ? r.retry_after : 1;
+	/* Retry-After is clamped as in queue mode; the 10 s budget bounds it further. */
+	long wait = r.retry_after >= 0
+	    ? std::clamp<long>(r.retry_after, 1, static_cast<long>(cfg_.global.retry_max))
+	    : 1;
 	/* No retry once stopping: the client gets its answer before the drain ends. */
 	if (r.outcome == DeliveryOutcome::transient && job->entry.attempts == 1 && !stopping_ &&
 	    time(nullptr) + wait < job->deadline) {
