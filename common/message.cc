@@ -26,6 +26,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <set>
 
 #include "base64.h"
 #include "log.h"
@@ -45,7 +46,7 @@ constexpr size_t kMaxTransport = 128;
 constexpr size_t kMaxIdempotencyKey = 255;
 /* 9999-12-31T23:59:59Z: far enough, and exact through cJSON's number printing. */
 constexpr int64_t kMaxCreated = 253402300799;
-/* A valid document has at most ~1600 elements and nests three deep. */
+/* A valid document has at most ~2600 elements and nests three deep. */
 constexpr size_t kMaxJsonElements = 4096;
 constexpr int kMaxJsonDepth = 3;
 
@@ -296,6 +297,29 @@ bool check_envelope(const Message &m, std::string &why)
 	return true;
 }
 
+/* to_visible and cc_visible: recipients, each named once in the two lists together. */
+bool check_visible(const Message &m, std::string &why)
+{
+	std::set<std::string> rcpts, shown;
+	for (const std::string &r : m.recipients)
+		rcpts.insert(address_key(r));
+	for (const auto &[name, list] : {std::pair{"to", &m.to_visible}, {"cc", &m.cc_visible}}) {
+		if (list->size() > MESSAGE_MAX_RECIPIENTS)
+			return fail(why, name, "too many");
+		for (size_t i = 0; i < list->size(); i++) {
+			std::string field = indexed(name, i);
+			if (!check_address(field, (*list)[i], why))
+				return false;
+			std::string key = address_key((*list)[i]);
+			if (rcpts.count(key) == 0)
+				return fail(why, field, "not a recipient");
+			if (!shown.insert(std::move(key)).second)
+				return fail(why, field, "repeated");
+		}
+	}
+	return true;
+}
+
 bool check_header_fields(const Message &m, std::string &why)
 {
 	if (m.from.empty())
@@ -416,8 +440,9 @@ bool check_document_size(const Message &m, std::string &why)
 	for (const std::string *s : { &m.id, &m.envelope_from, &m.from, &m.reply_to, &m.subject,
 		 &m.text_body, &m.html_body, &m.source, &m.transport, &m.idempotency_key })
 		n += json_string_bound(*s) + kPerField;
-	for (const std::string &r : m.recipients)
-		n += json_string_bound(r) + 1;
+	for (const std::vector<std::string> *list : {&m.recipients, &m.to_visible, &m.cc_visible})
+		for (const std::string &r : *list)
+			n += json_string_bound(r) + 1;
 	for (const Attachment &a : m.attachments)
 		n += json_string_bound(a.filename) + json_string_bound(a.content_type) +
 		    (a.data.size() + 2) / 3 * 4 + 3 * kPerField;
@@ -505,15 +530,17 @@ bool get_integer(const cJSON *v, std::string_view field, int64_t max, int64_t &o
 	return true;
 }
 
-bool decode_recipients(const cJSON *v, Message &m, std::string &why)
+/* recipients, to, cc: arrays of strings. */
+bool decode_address_list(const cJSON *v, const char *field, std::vector<std::string> &out,
+    std::string &why)
 {
 	if (!cJSON_IsArray(v))
-		return fail(why, "recipients", "not an array");
+		return fail(why, field, "not an array");
 	if (static_cast<size_t>(cJSON_GetArraySize(v)) > MESSAGE_MAX_RECIPIENTS)
-		return fail(why, "recipients", "too many");
+		return fail(why, field, "too many");
 	size_t i = 0;
 	for (const cJSON *r = v->child; r != nullptr; r = r->next, i++)
-		if (!get_string(r, indexed("recipients", i), m.recipients.emplace_back(), why))
+		if (!get_string(r, indexed(field, i), out.emplace_back(), why))
 			return false;
 	return true;
 }
@@ -588,8 +615,8 @@ bool decode_headers(const cJSON *v, Message &m, std::string &why)
 }
 
 enum class Key {
-	version, id, envelope_from, recipients, from, reply_to, subject, text_body, html_body,
-	attachments, headers, source, transport, delivery, idempotency_key, created,
+	version, id, envelope_from, recipients, to, cc, visibility_known, from, reply_to, subject,
+	text_body, html_body, attachments, headers, source, transport, delivery, idempotency_key, created,
 };
 
 struct KeyInfo {
@@ -604,6 +631,9 @@ constexpr KeyInfo kKeys[] = {
 	{ "id", Key::id, true, &Message::id },
 	{ "envelope_from", Key::envelope_from, false, &Message::envelope_from },
 	{ "recipients", Key::recipients, true, nullptr },
+	{ "to", Key::to, false, nullptr },
+	{ "cc", Key::cc, false, nullptr },
+	{ "visibility_known", Key::visibility_known, false, nullptr },
 	{ "from", Key::from, true, &Message::from },
 	{ "reply_to", Key::reply_to, false, &Message::reply_to },
 	{ "subject", Key::subject, false, &Message::subject },
@@ -632,7 +662,16 @@ bool decode_value(const KeyInfo &k, const cJSON *v, Message &m, std::string &why
 		return true;
 	}
 	case Key::recipients:
-		return decode_recipients(v, m, why);
+		return decode_address_list(v, "recipients", m.recipients, why);
+	case Key::to:
+		return decode_address_list(v, "to", m.to_visible, why);
+	case Key::cc:
+		return decode_address_list(v, "cc", m.cc_visible, why);
+	case Key::visibility_known:
+		if (!cJSON_IsBool(v))
+			return fail(why, "visibility_known", "not a boolean");
+		m.visibility_known = cJSON_IsTrue(v);
+		return true;
 	case Key::attachments:
 		return decode_attachments(v, m, why);
 	case Key::headers:
@@ -834,6 +873,44 @@ bool parse_mailbox(std::string_view s, std::string &display_name, std::string &a
 	return true;
 }
 
+std::string address_key(std::string_view a)
+{
+	std::string k(a);
+	size_t at = k.rfind('@'); /* a quoted local part may hold '@'; a domain never does */
+	if (at == std::string::npos)
+		return k;
+	for (size_t i = at + 1; i < k.size(); i++)
+		if (k[i] >= 'A' && k[i] <= 'Z')
+			k[i] = static_cast<char>(k[i] - 'A' + 'a');
+	return k;
+}
+
+bool same_address(std::string_view a, std::string_view b)
+{
+	return a.size() == b.size() && address_key(a) == address_key(b);
+}
+
+void split_visibility(const Message &msg, std::vector<std::string> &to,
+    std::vector<std::string> &cc, std::vector<std::string> &bcc)
+{
+	to.clear();
+	cc.clear();
+	bcc.clear();
+	if (!msg.visibility_known && msg.to_visible.empty() && msg.cc_visible.empty()) {
+		to = msg.recipients;
+		return;
+	}
+	to = msg.to_visible;
+	cc = msg.cc_visible;
+	std::set<std::string> seen;
+	for (const auto *list : {&to, &cc})
+		for (const std::string &a : *list)
+			seen.insert(address_key(a));
+	for (const std::string &r : msg.recipients)
+		if (seen.insert(address_key(r)).second)
+			bcc.push_back(r);
+}
+
 bool valid_submission_id(std::string_view id)
 {
 	if (id.size() == 32) {
@@ -876,8 +953,8 @@ std::string new_submission_id()
 
 bool message_validate(const Message &msg, std::string &why)
 {
-	return check_envelope(msg, why) && check_header_fields(msg, why) &&
-	    check_bodies(msg, why) && check_attachments(msg, why) &&
+	return check_envelope(msg, why) && check_visible(msg, why) &&
+	    check_header_fields(msg, why) && check_bodies(msg, why) && check_attachments(msg, why) &&
 	    check_extra_headers(msg, why) && check_meta(msg, why) &&
 	    check_document_size(msg, why);
 }
@@ -910,7 +987,8 @@ bool message_from_json(std::string_view json, Message &out, std::string &why)
 /*
  * Expects a message that passed message_validate(): cJSON strings are C
  * strings, so a NUL inside a field would cut it short. Every key is written,
- * optional ones as "".
+ * optional ones as "", except to, cc and visibility_known: only when set, so
+ * that a message without them reads as it did before they existed.
  */
 std::string message_to_json(const Message &msg)
 {
@@ -923,6 +1001,15 @@ std::string message_to_json(const Message &msg)
 	cJSON *rcpts = checked(cJSON_AddArrayToObject(o, "recipients"));
 	for (const std::string &r : msg.recipients)
 		append(rcpts, cJSON_CreateString(r.c_str()));
+	for (const auto &[key, list] : {std::pair{"to", &msg.to_visible}, {"cc", &msg.cc_visible}}) {
+		if (list->empty())
+			continue;
+		cJSON *a = checked(cJSON_AddArrayToObject(o, key));
+		for (const std::string &r : *list)
+			append(a, cJSON_CreateString(r.c_str()));
+	}
+	if (msg.visibility_known)
+		add_item(o, "visibility_known", cJSON_CreateTrue());
 	add_string(o, "from", msg.from);
 	add_string(o, "reply_to", msg.reply_to);
 	add_string(o, "subject", msg.subject);

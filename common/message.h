@@ -38,6 +38,17 @@ struct Message {
 	std::string id;                       /* submission id: 32 lower-case hex or a UUID */
 	std::string envelope_from;            /* addr-spec; empty = null sender "<>" */
 	std::vector<std::string> recipients;  /* addr-specs, from RCPT TO / endpoint `to` */
+	/*
+	 * Who is shown to whom (see split_visibility): the recipients the
+	 * message's To and Cc headers name, in header order, each once and in at
+	 * most one of the two lists, spelled as in `recipients`. With
+	 * visibility_known, every other recipient is a blind copy, even when
+	 * both lists are empty (a Bcc-only message); smtpd always sets it.
+	 * Without it and with both lists empty, every recipient is shown in To:
+	 * HTTP endpoints, whose `to` is visible by design, and older documents.
+	 */
+	std::vector<std::string> to_visible, cc_visible;
+	bool visibility_known = false;
 	std::string from;                     /* header From: "Name <addr>" or addr */
 	std::string reply_to;                 /* optional, same syntax as from */
 	std::string subject;
@@ -58,6 +69,23 @@ std::string message_to_json(const Message &msg);
 bool message_from_json(std::string_view json, Message &out, std::string &why);
 /* The same checks on an in-memory message (fronts call it before submitting). */
 bool message_validate(const Message &msg, std::string &why);
+
+/*
+ * The provider's To, Cc and Bcc lists for msg, together exactly its
+ * recipients (each once): legacy (visibility_known unset, both visible lists
+ * empty) puts every recipient in To; otherwise to = to_visible, cc =
+ * cc_visible and bcc = every other recipient. To may come out empty.
+ */
+void split_visibility(const Message &msg, std::vector<std::string> &to,
+    std::vector<std::string> &cc, std::vector<std::string> &bcc);
+/*
+ * Same mailbox? The local part compares exactly (RFC 5321 lets it be case
+ * sensitive), the domain case-insensitively (ASCII). A mismatch only ever
+ * hides a recipient (makes it a blind copy), never shows one.
+ */
+bool same_address(std::string_view a, std::string_view b);
+/* The key same_address() compares: the local part as is, the domain in lower case. */
+std::string address_key(std::string_view addr);
 
 /* addr-spec syntax: local@domain, printable ASCII or UTF-8, no spaces/controls/<>. */
 bool valid_addr_spec(std::string_view addr);

@@ -364,24 +364,42 @@ std::string message_id(const Message &msg, const MimeOptions &opts)
 	return "<" + left + "@" + right + ">";
 }
 
-/* To: every recipient, comma-separated, folded after a comma when the line would pass 78. */
-std::string to_header(const std::vector<std::string> &rcpts)
+/* "<name>: a, b", folded after a comma when the line would pass 78. */
+std::string address_header(std::string_view name, const std::vector<std::string> &addrs)
 {
-	std::string out = "To: ";
+	std::string out = std::string(name) + ": ";
 	size_t col = out.size();
-	for (size_t i = 0; i < rcpts.size(); i++) {
-		std::string r = one_line(rcpts[i]);
+	for (size_t i = 0; i < addrs.size(); i++) {
+		std::string a = one_line(addrs[i]);
 		if (i > 0) {
-			bool fold = col + 2 + r.size() > LINE_SOFT;
+			bool fold = col + 2 + a.size() > LINE_SOFT;
 			out += fold ? ",\r\n " : ", ";
 			col = fold ? 1 : col + 2;
 		}
-		out += r;
-		col += r.size();
+		out += a;
+		col += a.size();
 	}
-	if (rcpts.empty())
-		out += "undisclosed-recipients:;";
 	return out + "\r\n";
+}
+
+/*
+ * To and Cc as split_visibility() says; Bcc recipients are in the envelope
+ * only, never in a header. With nobody to show, "To: undisclosed-recipients:;"
+ * (an empty group), as MTAs write; with only Cc, no To header (RFC 5322
+ * allows it).
+ */
+std::string recipient_headers(const Message &msg)
+{
+	std::vector<std::string> to, cc, bcc;
+	split_visibility(msg, to, cc, bcc);
+	if (to.empty() && cc.empty())
+		return "To: undisclosed-recipients:;\r\n";
+	std::string h;
+	if (!to.empty())
+		h += address_header("To", to);
+	if (!cc.empty())
+		h += address_header("Cc", cc);
+	return h;
 }
 
 std::string subject_value(std::string_view subject)
@@ -597,7 +615,7 @@ std::string top_headers(const Message &msg, const MimeOptions &opts)
 	std::string h;
 	h += "Date: " + rfc5322_date(opts.date != 0 ? opts.date : time(nullptr)) + "\r\n";
 	h += "From: " + format_mailbox_header(msg.from) + "\r\n";
-	h += to_header(msg.recipients);
+	h += recipient_headers(msg);
 	if (!msg.reply_to.empty())
 		h += "Reply-To: " + format_mailbox_header(msg.reply_to) + "\r\n";
 	h += "Subject: " + subject_value(msg.subject) + "\r\n";

@@ -196,6 +196,28 @@ bool JsonBuilder::print(std::string &out)
 	return true;
 }
 
+ProviderRecipients provider_recipients(const Message &msg)
+{
+	ProviderRecipients r;
+	split_visibility(msg, r.to, r.cc, r.bcc);
+	if (!r.to.empty())
+		return r;
+	if (!r.cc.empty()) {
+		r.to = std::move(r.cc);
+		r.cc.clear();
+	} else if (r.bcc.size() == 1) {
+		r.to = std::move(r.bcc);
+		r.bcc.clear();
+	} else {
+		std::string name, self;
+		if (!parse_mailbox(msg.from, name, self))
+			self = msg.from; /* unreachable: message_validate() parsed it */
+		r.to = {self};
+		std::erase_if(r.bcc, [&](const std::string &a) { return same_address(a, self); });
+	}
+	return r;
+}
+
 std::string join_list(const std::vector<std::string> &items, std::string_view sep)
 {
 	std::string out;

@@ -78,6 +78,24 @@ private:
 	bool ok_;
 };
 
+/* Who goes in the provider's To, Cc and Bcc: all recipients, each once, in one request. */
+struct ProviderRecipients {
+	std::vector<std::string> to, cc, bcc;
+};
+
+/*
+ * split_visibility() for providers whose API refuses an empty To (postmark,
+ * resend, mailgun), which a Bcc-only or Cc-only message would give. The
+ * fallback shows nobody an address the message did not already show them:
+ *   - no To but Cc: the Cc recipients become the To recipients;
+ *   - Bcc only, one recipient: that recipient is the To (they see only
+ *     their own address);
+ *   - Bcc only, several: To is the header From address (the usual "to
+ *     myself, Bcc everyone"), so the sender receives a copy; every
+ *     recipient stays in Bcc.
+ */
+ProviderRecipients provider_recipients(const Message &msg);
+
 /* "a, b, c" */
 std::string join_list(const std::vector<std::string> &items, std::string_view sep);
 

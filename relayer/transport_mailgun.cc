@@ -67,8 +67,12 @@ std::shared_ptr<Form> make_form(const Message &msg)
 {
 	auto form = std::make_shared<Form>();
 	form->add("from", msg.from);
-	for (const auto &rcpt : msg.recipients)
-		form->add("to", rcpt);
+	/* One request; Bcc recipients appear in no header (see provider_recipients). */
+	ProviderRecipients rcpts = provider_recipients(msg);
+	for (const auto &[name, list] : {std::pair{"to", &rcpts.to}, {"cc", &rcpts.cc},
+		 {"bcc", &rcpts.bcc}})
+		for (const auto &rcpt : *list)
+			form->add(name, rcpt);
 	form->add("subject", msg.subject);
 	if (!msg.text_body.empty() || msg.html_body.empty())
 		form->add("text", msg.text_body);

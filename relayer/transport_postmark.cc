@@ -26,7 +26,13 @@ std::string PostmarkTransport::body_json(const Message &msg, bool &ok) const
 	JsonBuilder j;
 	cJSON *root = j.root();
 	j.add(root, "From", msg.from);
-	j.add(root, "To", join_list(msg.recipients, ", "));
+	/* One request; Bcc recipients appear in no header (see provider_recipients). */
+	ProviderRecipients rcpts = provider_recipients(msg);
+	j.add(root, "To", join_list(rcpts.to, ", "));
+	if (!rcpts.cc.empty())
+		j.add(root, "Cc", join_list(rcpts.cc, ", "));
+	if (!rcpts.bcc.empty())
+		j.add(root, "Bcc", join_list(rcpts.bcc, ", "));
 	if (!msg.reply_to.empty())
 		j.add(root, "ReplyTo", msg.reply_to);
 	j.add(root, "Subject", msg.subject);

@@ -26,9 +26,16 @@ std::string ResendTransport::body_json(const Message &msg, bool &ok)
 	JsonBuilder j;
 	cJSON *root = j.root();
 	j.add(root, "from", msg.from);
-	cJSON *to = j.add_array(root, "to");
-	for (const auto &rcpt : msg.recipients)
-		j.push(to, rcpt);
+	/* One request; Bcc recipients appear in no header (see provider_recipients). */
+	ProviderRecipients rcpts = provider_recipients(msg);
+	for (const auto &[name, list] : {std::pair{"to", &rcpts.to}, {"cc", &rcpts.cc},
+		 {"bcc", &rcpts.bcc}}) {
+		if (list->empty() && std::string_view(name) != "to")
+			continue;
+		cJSON *a = j.add_array(root, name);
+		for (const auto &rcpt : *list)
+			j.push(a, rcpt);
+	}
 	if (!msg.reply_to.empty())
 		j.add(root, "reply_to", msg.reply_to);
 	j.add(root, "subject", msg.subject);

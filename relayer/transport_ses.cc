@@ -83,9 +83,22 @@ bool body_json(const Message &msg, std::string &out)
 	JsonBuilder j;
 	cJSON *root = j.root();
 	j.add(root, "FromEmailAddress", msg.from);
-	cJSON *to = j.add_array(j.add_object(root, "Destination"), "ToAddresses");
-	for (const auto &rcpt : msg.recipients)
-		j.push(to, rcpt);
+	/*
+	 * Every recipient, Simple or Raw: SES delivers a Raw message to its
+	 * Destination, not to the addresses its headers name, and the Raw MIME
+	 * has no Bcc header. SES accepts an empty To, so no fallback is needed.
+	 */
+	std::vector<std::string> to, cc, bcc;
+	split_visibility(msg, to, cc, bcc);
+	cJSON *dest = j.add_object(root, "Destination");
+	for (const auto &[name, list] : {std::pair{"ToAddresses", &to}, {"CcAddresses", &cc},
+		 {"BccAddresses", &bcc}}) {
+		if (list->empty())
+			continue;
+		cJSON *a = j.add_array(dest, name);
+		for (const auto &rcpt : *list)
+			j.push(a, rcpt);
+	}
 	if (!msg.reply_to.empty())
 		j.push(j.add_array(root, "ReplyToAddresses"), msg.reply_to);
 	cJSON *content = j.add_object(root, "Content");

@@ -1363,6 +1363,78 @@ void header_message_id(const std::vector<Field> &fields, ParsedMail &out)
 	out.message_id.assign(id);
 }
 
+/*
+ * The addr-specs of an address-list (RFC 5322 3.4), leniently: comments
+ * dropped, quoted strings and domain literals kept whole, a group's display
+ * name (up to ':') dropped and its ';' ending a member like ','; the
+ * "<addr>" of a name-addr, without an obsolete route; a member that is no
+ * valid addr-spec is skipped.
+ */
+void address_list(std::string_view v, std::vector<std::string> &out)
+{
+	std::string bare, angle;
+	bool in_angle = false, has_angle = false;
+	auto flush = [&] {
+		std::string_view a = trim(has_angle ? angle : bare);
+		if (has_angle && !a.empty() && a.front() == '@') { /* "@a,@b:addr" */
+			size_t colon = a.find(':');
+			a = colon == std::string_view::npos ? std::string_view() : trim(a.substr(colon + 1));
+		}
+		if (valid_addr_spec(a))
+			out.emplace_back(a);
+		bare.clear();
+		angle.clear();
+		in_angle = has_angle = false;
+	};
+	for (size_t i = 0; i < v.size(); i++) {
+		char c = v[i];
+		std::string &cur = in_angle ? angle : bare;
+		if (c == '"' || c == '[') { /* quoted string, domain literal: copied whole */
+			char close = c == '"' ? '"' : ']';
+			size_t start = i;
+			for (i++; i < v.size() && v[i] != close; i++)
+				if (v[i] == '\\')
+					i++;
+			cur.append(v.substr(start, std::min(i, v.size() - 1) - start + 1));
+		} else if (c == '(') {
+			size_t depth = 0;
+			for (; i < v.size(); i++) {
+				if (v[i] == '\\')
+					i++;
+				else if (v[i] == '(')
+					depth++;
+				else if (v[i] == ')' && --depth == 0)
+					break;
+			}
+			cur += ' ';
+		} else if (in_angle) {
+			if (c == '>')
+				in_angle = false;
+			else
+				angle += c;
+		} else if (c == '<') {
+			if (!has_angle) /* a second "<...>" in one member is ignored */
+				in_angle = has_angle = true;
+		} else if (c == ',' || c == ';') {
+			flush();
+		} else if (c == ':') {
+			bare.clear(); /* a group's display name */
+		} else {
+			bare += c;
+		}
+	}
+	flush();
+}
+
+/* Every To (or Cc) field, in order: the message may hold more than one. */
+void header_addresses(const std::vector<Field> &fields, std::string_view name,
+    std::vector<std::string> &out)
+{
+	for (const Field &f : fields)
+		if (iequals(f.name, name))
+			address_list(f.value, out);
+}
+
 /* References keeps its most recent ids when the whole would be too long. */
 void shorten_references(std::string &v)
 {
@@ -1409,6 +1481,8 @@ bool mime_parse(std::string_view raw, const MimeLimits &limits, ParsedMail &out,
 	    !header_subject(fields, out, why) || !header_forward(fields, out, why))
 		return false;
 	header_message_id(fields, out);
+	header_addresses(fields, "to", out.to);
+	header_addresses(fields, "cc", out.cc);
 
 	Walker walker(limits, out, why);
 	if (!walker.top(fields, body))

@@ -18,7 +18,11 @@
  *     each, unfolded. These thread a reply, keep one-click unsubscribe working,
  *     stop auto-responders and stop Gmail collapsing notifications; none of
  *     them can add a recipient or change the structure.
- * To, Cc and Bcc are never read: recipients come from RCPT TO only.
+ *   - The addr-specs of To and Cc (every field of each name, in order;
+ *     groups contribute their members, "undisclosed-recipients:;" nothing;
+ *     anything that is not a valid addr-spec is skipped, never refused).
+ *     They only tell which recipients the message shows: recipients come
+ *     from RCPT TO only, and Bcc is never read.
  *
  * Charsets: us-ascii (also the default) and utf-8 are fast paths; bytes that
  * are not valid UTF-8 under us-ascii, or under a charset iconv does not know,
@@ -52,6 +56,7 @@ struct ParsedMail {
 	std::vector<Attachment> attachments;
 	std::vector<std::pair<std::string, std::string>> forward_headers; /* the list above */
 	std::string message_id; /* "<...>" when well-formed printable ASCII, else empty */
+	std::vector<std::string> to, cc; /* addr-specs as written, duplicates kept */
 };
 
 struct MimeLimits {

@@ -2,11 +2,41 @@
 
 #include <time.h>
 
+#include <map>
+
 #include "common/log.h"
 #include "smtpd/metrics.h"
 #include "smtpd/policy.h"
 
 namespace posthorn {
+
+namespace {
+
+/*
+ * The recipients the header To and Cc name, spelled as in RCPT TO, each once
+ * (To first); every other recipient is a blind copy (split_visibility). An
+ * address only in the headers is nobody's business: it gets nothing and is
+ * not shown by us.
+ */
+void show_recipients(Message &m, const std::vector<std::string> &to,
+    const std::vector<std::string> &cc)
+{
+	std::map<std::string, const std::string *> rcpt; /* address_key -> RCPT TO spelling */
+	for (const std::string &r : m.recipients)
+		rcpt.emplace(address_key(r), &r);
+	for (const auto &[from, into] : {std::pair{&to, &m.to_visible}, {&cc, &m.cc_visible}}) {
+		for (const std::string &a : *from) {
+			auto it = rcpt.find(address_key(a));
+			if (it == rcpt.end() || it->second == nullptr)
+				continue;
+			into->push_back(*it->second);
+			it->second = nullptr; /* shown once */
+		}
+	}
+	m.visibility_known = true;
+}
+
+} // namespace
 
 Message build_message(const ListenerCtx &ctx, const std::string &sender,
     const std::vector<std::string> &rcpts, ParsedMail &&mail)
@@ -15,6 +45,7 @@ Message build_message(const ListenerCtx &ctx, const std::string &sender,
 	m.id = new_submission_id();
 	m.envelope_from = sender;
 	m.recipients = rcpts; /* RCPT TO only: To, Cc and Bcc headers add nobody */
+	show_recipients(m, mail.to, mail.cc);
 	m.from = std::move(mail.from);
 	m.reply_to = std::move(mail.reply_to);
 	m.subject = std::move(mail.subject);

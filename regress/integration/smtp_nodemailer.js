@@ -1,10 +1,11 @@
 // Sends one message the way Ghost does (nodemailer, STARTTLS on a submission
-// port, AUTH): text, HTML and an attachment. Usage:
-//   NODE_PATH=<dir>/node_modules node smtp_nodemailer.js PORT USER PASS CA_FILE
+// port, AUTH): text, HTML and an attachment, optionally with Cc and Bcc
+// recipients (comma-separated; nodemailer puts Bcc in RCPT TO only). Usage:
+//   NODE_PATH=<dir>/node_modules node smtp_nodemailer.js PORT USER PASS CA_FILE [CC [BCC]]
 const fs = require("fs");
 const nodemailer = require("nodemailer");
 
-const [port, user, pass, caFile] = process.argv.slice(2);
+const [port, user, pass, caFile, cc, bcc] = process.argv.slice(2);
 const transport = nodemailer.createTransport({
   host: "127.0.0.1",
   port: Number(port),
@@ -19,6 +20,8 @@ transport
     from: '"Ghost Blog" <noreply@example.com>',
     replyTo: "editor@example.com",
     to: "reader@example.org",
+    ...(cc ? { cc } : {}),
+    ...(bcc ? { bcc } : {}),
     subject: "Welcome to the blog — ünïcödé",
     text: "Plain text body\nsecond line",
     html: "<p>HTML <b>body</b> — ünïcödé</p>",

@@ -509,6 +509,27 @@ def test_smuggled_bcc_goes_nowhere(server):
     assert q["recipients"] == 1
 
 
+def test_bcc_recipient_in_no_header_of_the_eml(server):
+    s = server({"plain": {}})
+    with RawSmtp(s.port()) as c:
+        c.cmd("EHLO client")
+        msg = message(to="A <a@example.org>", headers="Cc: b@example.org\r\n")
+        sid = queued_id(transaction(c, msg, rcpts=("a@example.org", "b@example.org",
+                                                   "hidden@example.org")))
+        msg = message(to="undisclosed-recipients:;")
+        only_bcc = queued_id(transaction(c, msg, rcpts=("x@example.org", "y@example.org")))
+    eml = eml_by_id(s.dir, sid)
+    assert eml["To"] == "a@example.org" and eml["Cc"] == "b@example.org"
+    assert eml["Bcc"] is None
+    raw = open(os.path.join(s.dir, "outbox", sid + ".eml"), "rb").read()
+    assert b"hidden" not in raw
+    assert s.daemon.wait_log("submission_queued", submission_id=sid)["recipients"] == 3
+    eml = eml_by_id(s.dir, only_bcc)
+    assert eml["To"] == "undisclosed-recipients:;" and eml["Cc"] is None
+    raw = open(os.path.join(s.dir, "outbox", only_bcc + ".eml"), "rb").read()
+    assert b"x@example.org" not in raw and b"y@example.org" not in raw
+
+
 def test_message_without_body_is_malformed(server):
     s = server({"plain": {}})
     with RawSmtp(s.port()) as c:
@@ -699,6 +720,21 @@ def test_sync_mode_sent_transient_and_permanent(server, postmark):
     assert b"pm-test-key" not in s.daemon.log_bytes()
 
 
+def test_bcc_recipient_only_in_postmark_bcc(server, postmark):
+    """Header To a, Cc b; RCPT TO a, b and c: one request, c only in Bcc."""
+    s = server({"plain": {"transport": "pm"}}, transports=postmark_transport(postmark.url))
+    with RawSmtp(s.port()) as c:
+        c.cmd("EHLO client")
+        msg = message(to="Ann <a@example.org>", headers="Cc: \"Bob B.\" <b@Example.ORG>\r\n")
+        queued_id(transaction(c, msg, rcpts=("a@example.org", "b@example.org", "c@example.org")))
+    body = postmark.wait_requests(1)[0].json()
+    assert body["To"] == "a@example.org"
+    assert body["Cc"] == "b@example.org"
+    assert body["Bcc"] == "c@example.org"
+    time.sleep(0.3)
+    assert len(postmark.requests) == 1
+
+
 @pytest.mark.skipif(not IS_ROOT, reason="needs a spool the relayer cannot write")
 def test_queue_unavailable_451(server):
     s = server({"plain": {}})
@@ -790,6 +826,28 @@ def test_nodemailer_text_html_attachment_to_postmark(server, certs, postmark):
     assert len(att) == 1 and att[0]["Name"] == "notes.txt"
     assert att[0]["ContentType"] == "text/plain"
     assert base64.b64decode(att[0]["Content"]) == b"attachment content\n"
+
+
+def test_nodemailer_cc_and_bcc_to_postmark(server, certs, postmark):
+    """nodemailer sends Bcc in RCPT TO only: Postmark must get it in Bcc, nowhere else."""
+    mods = nodemailer_path()
+    s = server({"sub": auth_keys(certs, transport="pm")}, transports=postmark_transport(postmark.url))
+    r = subprocess.run(["node", os.path.join(os.path.dirname(__file__), "smtp_nodemailer.js"),
+                        str(s.port()), "alice", PASSWORD, certs.ca, "copy@example.org",
+                        "secret1@example.org, secret2@example.net"],
+                       env={**os.environ, "NODE_PATH": mods}, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert sorted(out["accepted"]) == ["copy@example.org", "reader@example.org",
+                                       "secret1@example.org", "secret2@example.net"]
+    req = postmark.wait_requests(1)[0]
+    body = req.json()
+    assert body["To"] == "reader@example.org"
+    assert body["Cc"] == "copy@example.org"
+    assert body["Bcc"] == "secret1@example.org, secret2@example.net"
+    assert req.body.count(b"secret1@example.org") == 1
+    assert all("secret" not in h["Value"] for h in body.get("Headers", []))
 
 
 @pytest.mark.skipif(not shutil.which("swaks"), reason="swaks not installed")

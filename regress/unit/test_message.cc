@@ -57,6 +57,16 @@ Message full_message()
 	return m;
 }
 
+/* full_message() as smtpd builds it: header To alice, Cc bob, the third recipient a blind copy. */
+Message visible_message()
+{
+	Message m = full_message();
+	m.to_visible = {"alice@example.org"};
+	m.cc_visible = {"bob+tag@example.net"};
+	m.visibility_known = true;
+	return m;
+}
+
 /* The smallest valid message. */
 Message min_message()
 {
@@ -84,9 +94,10 @@ bool has_nul(const Message &m)
 		 &m.text_body, &m.html_body, &m.source, &m.transport, &m.idempotency_key})
 		if (nul(*s))
 			return true;
-	for (const auto &r : m.recipients)
-		if (nul(r))
-			return true;
+	for (const auto *list : {&m.recipients, &m.to_visible, &m.cc_visible})
+		for (const auto &r : *list)
+			if (nul(r))
+				return true;
 	for (const auto &a : m.attachments)
 		if (nul(a.filename) || nul(a.content_type))
 			return true;
@@ -156,6 +167,9 @@ void assert_same(const Message &a, const Message &b)
 	assert_true(a.id == b.id);
 	assert_true(a.envelope_from == b.envelope_from);
 	assert_true(a.recipients == b.recipients);
+	assert_true(a.to_visible == b.to_visible);
+	assert_true(a.cc_visible == b.cc_visible);
+	assert_true(a.visibility_known == b.visibility_known);
 	assert_true(a.from == b.from);
 	assert_true(a.reply_to == b.reply_to);
 	assert_true(a.subject == b.subject);
@@ -209,6 +223,153 @@ static void test_round_trip(void **)
 
 	/* Writing what was read gives the same document. */
 	assert_true(message_to_json(out) == json);
+}
+
+/* to, cc and visibility_known: written only when set, read back as written. */
+static void test_visibility_round_trip(void **)
+{
+	std::string why;
+	Message out;
+	std::string legacy = message_to_json(full_message());
+	for (const char *key : {"\"to\"", "\"cc\"", "\"visibility_known\""})
+		assert_null(strstr(legacy.c_str(), key));
+
+	Message m = visible_message();
+	expect_accepted(m);
+	std::string json = message_to_json(m);
+	assert_true(message_from_json(json, out, why));
+	assert_same(m, out);
+	assert_true(message_to_json(out) == json);
+	cJSON *doc = cJSON_Parse(json.c_str());
+	assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "to"), 0)->valuestring,
+	    "alice@example.org");
+	assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "cc"), 0)->valuestring,
+	    "bob+tag@example.net");
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(doc, "visibility_known")));
+	cJSON_Delete(doc);
+
+	/* Bcc only: nobody shown, and that is kept. */
+	m.to_visible.clear();
+	m.cc_visible.clear();
+	assert_true(message_from_json(message_to_json(m), out, why));
+	assert_same(m, out);
+	/* Shown lists without the flag (no smtpd writes it, but it is well formed). */
+	m = visible_message();
+	m.visibility_known = false;
+	assert_true(message_from_json(message_to_json(m), out, why));
+	assert_same(m, out);
+
+	/* The largest: every recipient distinct and shown; the element bound still holds. */
+	m = full_message();
+	m.recipients.clear();
+	for (size_t i = 0; i < MESSAGE_MAX_RECIPIENTS; i++)
+		m.recipients.push_back("r" + std::to_string(i) + "@example.org");
+	m.to_visible.assign(m.recipients.begin(), m.recipients.begin() + 600);
+	m.cc_visible.assign(m.recipients.begin() + 600, m.recipients.end());
+	m.visibility_known = true;
+	expect_accepted(m);
+}
+
+static void test_reject_visibility(void **)
+{
+	Message m = visible_message();
+	m.to_visible = {"nobody@example.org"};
+	expect_rejected(m, "to[0]: not a recipient");
+	m = visible_message();
+	m.cc_visible = {"bob+tag@example.net", "carol@example.org"};
+	expect_rejected(m, "cc[1]: not a recipient");
+	m = visible_message();
+	m.to_visible = {"Alice <alice@example.org>"};
+	expect_rejected(m, "to[0]: invalid address");
+	m.to_visible = {""};
+	expect_rejected(m, "to[0]");
+	m.to_visible = {std::string(64, 'a') + "@" + std::string(300, 'b') + ".com"};
+	expect_rejected(m, "to[0]");
+
+	/* Each recipient at most once in the two lists together. */
+	m = visible_message();
+	m.to_visible = {"alice@example.org", "alice@example.org"};
+	expect_rejected(m, "to[1]: repeated");
+	m = visible_message();
+	m.cc_visible = {"alice@example.org"};
+	expect_rejected(m, "cc[0]: repeated");
+
+	/* The domain compares case-insensitively, the local part exactly. */
+	m = visible_message();
+	m.to_visible = {"alice@EXAMPLE.Org"};
+	expect_accepted(m);
+	m.to_visible = {"alice@example.org", "alice@Example.ORG"};
+	expect_rejected(m, "to[1]: repeated");
+	m.to_visible = {"Alice@example.org"};
+	expect_rejected(m, "to[0]: not a recipient");
+
+	/* Bounds, as for recipients. */
+	m = visible_message();
+	m.to_visible.assign(MESSAGE_MAX_RECIPIENTS + 1, "alice@example.org");
+	expect_rejected(m, "to: too many");
+	m = visible_message();
+	m.cc_visible.assign(MESSAGE_MAX_RECIPIENTS + 1, "alice@example.org");
+	expect_rejected(m, "cc: too many");
+
+	/* Types in the document. */
+	auto visible_doc_rejected = [](const std::function<void(cJSON *)> &edit, const char *field) {
+		cJSON *doc = cJSON_Parse(message_to_json(visible_message()).c_str());
+		edit(doc);
+		char *text = cJSON_PrintUnformatted(doc);
+		cJSON_Delete(doc);
+		Message out;
+		std::string why;
+		bool ok = message_from_json(text, out, why);
+		cJSON_free(text);
+		assert_false(ok);
+		check_why(why, field);
+	};
+	visible_doc_rejected([](cJSON *d) { replace(d, "to", cJSON_CreateString("alice@example.org")); }, "to: not an array");
+	visible_doc_rejected([](cJSON *d) { cJSON_AddItemToArray(cJSON_GetObjectItem(d, "cc"), cJSON_CreateNumber(1)); }, "cc[1]: not a string");
+	visible_doc_rejected([](cJSON *d) { cJSON_AddItemToObject(d, "to", cJSON_CreateArray()); }, "to: repeated");
+	visible_doc_rejected([](cJSON *d) { replace(d, "visibility_known", cJSON_CreateString("true")); }, "visibility_known: not a boolean");
+	visible_doc_rejected([](cJSON *d) { replace(d, "visibility_known", cJSON_CreateNumber(1)); }, "visibility_known: not a boolean");
+	visible_doc_rejected([](cJSON *d) { cJSON_AddStringToObject(d, "bcc", "carol@example.org"); }, "unknown");
+}
+
+void expect_split(const Message &m, std::vector<std::string> to, std::vector<std::string> cc,
+    std::vector<std::string> bcc)
+{
+	std::vector<std::string> got_to = {"stale"}, got_cc = {"stale"}, got_bcc = {"stale"};
+	split_visibility(m, got_to, got_cc, got_bcc);
+	assert_true(got_to == to);
+	assert_true(got_cc == cc);
+	assert_true(got_bcc == bcc);
+}
+
+static void test_split_visibility(void **)
+{
+	Message m = min_message();
+	m.recipients = {"a@example.org", "b@example.org", "c@example.org"};
+	/* Legacy (HTTP endpoints, older documents): everyone in To. */
+	expect_split(m, {"a@example.org", "b@example.org", "c@example.org"}, {}, {});
+	/* To a, Cc b, the rest blind. */
+	m.to_visible = {"a@example.org"};
+	m.cc_visible = {"b@example.org"};
+	expect_split(m, {"a@example.org"}, {"b@example.org"}, {"c@example.org"});
+	m.visibility_known = true;
+	expect_split(m, {"a@example.org"}, {"b@example.org"}, {"c@example.org"});
+	/* Cc only: To stays empty. */
+	m.to_visible.clear();
+	expect_split(m, {}, {"b@example.org"}, {"a@example.org", "c@example.org"});
+	/* Bcc only: known, so nobody is shown, however empty the lists. */
+	m.cc_visible.clear();
+	expect_split(m, {}, {}, {"a@example.org", "b@example.org", "c@example.org"});
+	/* Order of the header, not of RCPT TO; a repeated recipient is a blind copy once. */
+	m.recipients = {"a@example.org", "c@example.org", "b@Example.ORG", "c@example.org"};
+	m.to_visible = {"b@example.org", "a@example.org"};
+	expect_split(m, {"b@example.org", "a@example.org"}, {}, {"c@example.org"});
+
+	assert_true(same_address("a@Example.ORG", "a@example.org"));
+	assert_false(same_address("A@example.org", "a@example.org"));
+	assert_false(same_address("a@example.org", "a@example.org.uk"));
+	assert_true(same_address("\"x@Y\"@Z.example", "\"x@Y\"@z.example"));
+	assert_false(same_address("\"x@y\"@z.example", "\"x@Y\"@z.example"));
 }
 
 static void test_minimal_and_optional_keys(void **)
@@ -486,6 +647,8 @@ static void test_header_injection(void **)
 		{"id", [](Message &m, const std::string &v) { m.id = v; }, "0123456789abcdef0123456789abcdef"},
 		{"envelope_from", [](Message &m, const std::string &v) { m.envelope_from = v; }, "a@example.com"},
 		{"recipients[1]", [](Message &m, const std::string &v) { m.recipients[1] = v; }, "a@example.com"},
+		{"to[0]", [](Message &m, const std::string &v) { m.to_visible = {v}; }, "alice@example.org"},
+		{"cc[0]", [](Message &m, const std::string &v) { m.cc_visible = {v}; }, "alice@example.org"},
 		{"from", [](Message &m, const std::string &v) { m.from = v; }, "A <a@example.com>"},
 		{"reply_to", [](Message &m, const std::string &v) { m.reply_to = v; }, "a@example.com"},
 		{"subject", [](Message &m, const std::string &v) { m.subject = v; }, "Hello"},
@@ -866,6 +1029,9 @@ int main()
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_visibility_round_trip),
+		cmocka_unit_test(test_reject_visibility),
+		cmocka_unit_test(test_split_visibility),
 		cmocka_unit_test(test_minimal_and_optional_keys),
 		cmocka_unit_test(test_failure_leaves_output),
 		cmocka_unit_test(test_reject_id),

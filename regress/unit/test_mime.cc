@@ -116,7 +116,10 @@ static void test_plain_ascii(void **)
 	assert_true(validates(m));
 }
 
-/* Recipients are RCPT TO only: a smuggled Bcc (or To/Cc) lands in no field. */
+/*
+ * Recipients are RCPT TO only: a smuggled Bcc lands in no field; To and Cc
+ * only in ParsedMail::to/cc, which say who is shown, never who receives.
+ */
 static void test_bcc_ignored(void **)
 {
 	std::string raw = crlf({
@@ -138,6 +141,50 @@ static void test_bcc_ignored(void **)
 	for (const std::string &f : fields)
 		assert_true(f.find("evil.example") == std::string::npos);
 	assert_string_equal(m.from.c_str(), "alice@example.com");
+	assert_int_equal(m.to.size(), 1);
+	assert_string_equal(m.to[0].c_str(), "also-hidden@evil.example");
+	assert_true(m.cc.empty());
+}
+
+void expect_list(const std::vector<std::string> &got, std::vector<std::string> want)
+{
+	if (got != want) {
+		for (const auto &g : got)
+			print_error("got \"%s\"\n", g.c_str());
+		fail();
+	}
+}
+
+/* To and Cc address lists: addr-specs only, in order, from every field of the name. */
+static void test_to_cc_addresses(void **)
+{
+	ParsedMail m;
+	expect_ok(crlf({
+	    "From: alice@example.com",
+	    "To: Bob <bob@example.org>, \"Doe, Jane\" <jane@example.org>,",
+	    "  carol@example.org (Carol), =?UTF-8?B?w4lsaXNl?= <elise@example.org>",
+	    "Cc: undisclosed-recipients:;",
+	    "cc: Team: dave@example.org, Erin <erin@example.org>;, frank@Example.ORG",
+	    "TO: \"odd@local\"@example.org, <@route.example:gina@example.org>",
+	    "Bcc: hidden@example.org",
+	    "",
+	    "body",
+	}), m);
+	expect_list(m.to, {"bob@example.org", "jane@example.org", "carol@example.org",
+	    "elise@example.org", "\"odd@local\"@example.org", "gina@example.org"});
+	expect_list(m.cc, {"dave@example.org", "erin@example.org", "frank@Example.ORG"});
+
+	/* Groups alone, no To at all, and junk: nothing, and never a refusal. */
+	expect_ok(crlf({"From: alice@example.com", "To: undisclosed-recipients:;", "", "b"}), m);
+	assert_true(m.to.empty() && m.cc.empty());
+	expect_ok(crlf({"From: alice@example.com", "", "b"}), m);
+	assert_true(m.to.empty() && m.cc.empty());
+	expect_ok(crlf({"From: alice@example.com",
+	    "To: Just A Name, <not an address>, \"unterminated <x@example.org>, (open",
+	    "Cc: a@[IPv6:2001:db8::1], <b@example.org> <c@example.org>, d@example.org; e@",
+	    "", "b"}), m);
+	assert_true(m.to.empty());
+	expect_list(m.cc, {"a@[IPv6:2001:db8::1]", "b@example.org", "d@example.org"});
 }
 
 static void test_rfc2047_subject(void **)
@@ -713,6 +760,7 @@ int main()
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plain_ascii),
 		cmocka_unit_test(test_bcc_ignored),
+		cmocka_unit_test(test_to_cc_addresses),
 		cmocka_unit_test(test_rfc2047_subject),
 		cmocka_unit_test(test_folded_headers),
 		cmocka_unit_test(test_from_forms),

@@ -646,6 +646,65 @@ static void test_lines_and_headers_everywhere(void **)
 	assert_null(strstr(again.c_str(), b.c_str()));
 }
 
+/* To and Cc as the message showed them; a blind copy is in no header, ever. */
+static void test_recipient_headers(void **)
+{
+	Message m = base_message();
+	m.recipients = {"alice@example.org", "bob@example.org", "carol@example.org"};
+	m.to_visible = {"alice@example.org"};
+	m.cc_visible = {"bob@example.org"};
+	m.visibility_known = true;
+	std::string got = build_rfc5322(m, fixed_opts());
+	assert_non_null(strstr(got.c_str(),
+	    "\r\nFrom: Posthorn Test <sender@example.com>\r\n"
+	    "To: alice@example.org\r\n"
+	    "Cc: bob@example.org\r\n"
+	    "Subject: Hello\r\n"));
+	assert_null(strstr(got.c_str(), "carol"));
+	assert_null(strcasestr(got.c_str(), "\nBcc:"));
+
+	/* Cc only: no To header. */
+	m.to_visible.clear();
+	got = build_rfc5322(m, fixed_opts());
+	std::string h = header_block(got);
+	assert_null(strstr(h.c_str(), "\nTo:"));
+	assert_non_null(strstr(h.c_str(), "\r\nCc: bob@example.org\r\n"));
+	assert_null(strstr(got.c_str(), "alice"));
+	assert_null(strstr(got.c_str(), "carol"));
+
+	/* Bcc only: the empty group, nobody's address. */
+	m.cc_visible.clear();
+	got = build_rfc5322(m, fixed_opts());
+	h = header_block(got);
+	assert_non_null(strstr(h.c_str(), "\r\nTo: undisclosed-recipients:;\r\n"));
+	assert_null(strstr(h.c_str(), "\nCc:"));
+	for (const char *who : {"alice", "bob", "carol"})
+		assert_null(strstr(got.c_str(), who));
+
+	/* A long Cc folds like To. */
+	m.recipients.clear();
+	for (int i = 0; i < 30; i++)
+		m.recipients.push_back("recipient" + std::to_string(i) + "@example.org");
+	m.to_visible = {"recipient0@example.org"};
+	m.cc_visible.assign(m.recipients.begin() + 1, m.recipients.end() - 1);
+	got = build_rfc5322(m, fixed_opts());
+	assert_true(max_line(got) <= 78);
+	h = header_block(got);
+	assert_string_equal(header_raw(h, "To").c_str(), "recipient0@example.org");
+	std::string cc = unfold(header_raw(h, "Cc"));
+	assert_non_null(strstr(cc.c_str(), "recipient1@example.org, recipient2@example.org,"));
+	assert_non_null(strstr(cc.c_str(), "recipient28@example.org"));
+	assert_null(strstr(got.c_str(), "recipient29@"));
+
+	/* Legacy (no visibility): every recipient in To, as before. */
+	m.to_visible.clear();
+	m.cc_visible.clear();
+	m.visibility_known = false;
+	h = header_block(build_rfc5322(m, fixed_opts()));
+	assert_non_null(strstr(unfold(header_raw(h, "To")).c_str(), "recipient29@example.org"));
+	assert_null(strstr(h.c_str(), "\nCc:"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -661,6 +720,7 @@ int main(void)
 		cmocka_unit_test(test_qp_vectors),
 		cmocka_unit_test(test_body_encoding_choice),
 		cmocka_unit_test(test_lines_and_headers_everywhere),
+		cmocka_unit_test(test_recipient_headers),
 	};
 	return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

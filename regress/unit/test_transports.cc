@@ -163,6 +163,38 @@ Message test_message(bool with_attachment = true)
 	return m;
 }
 
+/* Header To a, Cc b; c only in RCPT TO: a blind copy. */
+Message visible_message(bool with_attachment = false)
+{
+	Message m = test_message(with_attachment);
+	m.recipients = {"a@example.org", "b@example.org", "c@example.org"};
+	m.to_visible = {"a@example.org"};
+	m.cc_visible = {"b@example.org"};
+	m.visibility_known = true;
+	return m;
+}
+
+size_t occurrences(const std::string &s, const std::string &what)
+{
+	size_t n = 0;
+	for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1))
+		n++;
+	return n;
+}
+
+std::vector<std::string> strings(const cJSON *array)
+{
+	assert_true(cJSON_IsArray(array));
+	std::vector<std::string> out;
+	for (const cJSON *i = array->child; i; i = i->next) {
+		assert_true(cJSON_IsString(i));
+		out.push_back(i->valuestring);
+	}
+	return out;
+}
+
+using Strings = std::vector<std::string>;
+
 TransportConfig config_for(TransportType type, const Provider &p)
 {
 	TransportConfig c;
@@ -374,6 +406,69 @@ static void test_postmark_minimal(void **)
 	assert_string_equal(str(j.get(), "To").c_str(), "a@example.org");
 }
 
+/* The request Postmark gets for m: To, Cc, Bcc members (absent = ""). */
+struct PostmarkRcpts {
+	std::string to, cc, bcc, body;
+};
+
+PostmarkRcpts postmark_rcpts(const Message &m)
+{
+	Provider p;
+	HttpClient http(p.base);
+	auto t = make_transport(config_for(TransportType::postmark, p), http);
+	p.answer = {200, "{\"MessageID\":\"x\"}", {}};
+	p.deliver(*t, m);
+	assert_int_equal(p.requests.size(), 1); /* every recipient in one request */
+	PostmarkRcpts r;
+	r.body = p.requests[0].body;
+	Json j = parse(r.body);
+	r.to = str(j.get(), "To");
+	if (cJSON_HasObjectItem(j.get(), "Cc"))
+		r.cc = str(j.get(), "Cc");
+	if (cJSON_HasObjectItem(j.get(), "Bcc"))
+		r.bcc = str(j.get(), "Bcc");
+	return r;
+}
+
+/* A blind copy goes in Bcc only; Postmark needs a To, and none is invented from a Bcc. */
+static void test_postmark_visibility(void **)
+{
+	PostmarkRcpts r = postmark_rcpts(visible_message(true));
+	assert_string_equal(r.to.c_str(), "a@example.org");
+	assert_string_equal(r.cc.c_str(), "b@example.org");
+	assert_string_equal(r.bcc.c_str(), "c@example.org");
+	assert_int_equal(occurrences(r.body, "c@example.org"), 1);
+
+	/* Cc only: the Cc recipients are the To (nobody sees more than before). */
+	Message m = visible_message();
+	m.to_visible.clear();
+	r = postmark_rcpts(m);
+	assert_string_equal(r.to.c_str(), "b@example.org");
+	assert_string_equal(r.cc.c_str(), "");
+	assert_string_equal(r.bcc.c_str(), "a@example.org, c@example.org");
+
+	/* One blind recipient: To is that recipient alone. */
+	m.cc_visible.clear();
+	m.recipients = {"c@example.org"};
+	r = postmark_rcpts(m);
+	assert_string_equal(r.to.c_str(), "c@example.org");
+	assert_string_equal(r.cc.c_str(), "");
+	assert_string_equal(r.bcc.c_str(), "");
+
+	/* Several, all blind: To is the sender, every recipient in Bcc. */
+	m.recipients = {"a@example.org", "from@EXAMPLE.com", "c@example.org"};
+	r = postmark_rcpts(m);
+	assert_string_equal(r.to.c_str(), "from@example.com");
+	assert_string_equal(r.cc.c_str(), "");
+	assert_string_equal(r.bcc.c_str(), "a@example.org, c@example.org");
+
+	/* Legacy: all in To, no Cc or Bcc member. */
+	m = test_message();
+	r = postmark_rcpts(m);
+	assert_string_equal(r.to.c_str(), "a@example.org, b@example.org");
+	assert_false(strstr(r.body.c_str(), "\"Cc\"") || strstr(r.body.c_str(), "\"Bcc\""));
+}
+
 static void test_postmark_outcomes(void **)
 {
 	check_outcomes(TransportType::postmark, 422);
@@ -436,7 +531,7 @@ static void test_resend_wire(void **)
 
 	Json j = parse(c.body);
 	assert_members(j.get(), {"from", "to", "reply_to", "subject", "text", "html", "headers",
-	    "attachments"});
+	    "attachments"}); /* legacy: no cc or bcc */
 	assert_string_equal(str(j.get(), "from").c_str(), "Sender <from@example.com>");
 	const cJSON *to = get(j.get(), "to");
 	assert_true(cJSON_IsArray(to));
@@ -458,6 +553,32 @@ static void test_resend_wire(void **)
 	assert_string_equal(str(a, "filename").c_str(), "note.txt");
 	assert_string_equal(str(a, "content").c_str(), base64_encode("hello attachment").c_str());
 	assert_string_equal(str(a, "content_type").c_str(), "text/plain");
+}
+
+static void test_resend_visibility(void **)
+{
+	Provider p;
+	HttpClient http(p.base);
+	auto t = make_transport(config_for(TransportType::resend, p), http);
+	p.answer = {200, "{\"id\":\"x\"}", {}};
+	p.deliver(*t, visible_message());
+	Message m = visible_message();
+	m.to_visible.clear();
+	m.cc_visible.clear();
+	p.deliver(*t, m);
+	assert_int_equal(p.requests.size(), 2);
+
+	Json j = parse(p.requests[0].body);
+	assert_true(strings(get(j.get(), "to")) == Strings{"a@example.org"});
+	assert_true(strings(get(j.get(), "cc")) == Strings{"b@example.org"});
+	assert_true(strings(get(j.get(), "bcc")) == Strings{"c@example.org"});
+	assert_int_equal(occurrences(p.requests[0].body, "c@example.org"), 1);
+	/* Bcc only: Resend needs a `to`, the same fallback as Postmark's. */
+	j = parse(p.requests[1].body);
+	assert_true(strings(get(j.get(), "to")) == Strings{"from@example.com"});
+	assert_false(cJSON_HasObjectItem(j.get(), "cc"));
+	assert_true(strings(get(j.get(), "bcc")) ==
+	    Strings({"a@example.org", "b@example.org", "c@example.org"}));
 }
 
 static void test_resend_outcomes(void **)
@@ -513,6 +634,30 @@ static void test_mailgun_wire(void **)
 		parts++;
 	assert_int_equal(parts, 9);
 	assert_null(strstr(c.body.c_str(), SENTINEL));
+}
+
+static void test_mailgun_visibility(void **)
+{
+	Provider p;
+	HttpClient http(p.base);
+	auto t = make_transport(config_for(TransportType::mailgun, p), http);
+	p.answer = {200, "{\"id\":\"x\"}", {}};
+	p.deliver(*t, visible_message(true));
+	Message m = visible_message();
+	m.to_visible.clear();
+	p.deliver(*t, m);
+	assert_int_equal(p.requests.size(), 2);
+
+	const std::string &body = p.requests[0].body;
+	assert_true(form_values(body, "to") == Strings{"a@example.org"});
+	assert_true(form_values(body, "cc") == Strings{"b@example.org"});
+	assert_true(form_values(body, "bcc") == Strings{"c@example.org"});
+	assert_int_equal(occurrences(body, "c@example.org"), 1);
+	/* Cc only: Mailgun needs a `to`; the Cc recipients become it. */
+	const std::string &cc_only = p.requests[1].body;
+	assert_true(form_values(cc_only, "to") == Strings{"b@example.org"});
+	assert_true(form_values(cc_only, "cc").empty());
+	assert_true(form_values(cc_only, "bcc") == Strings({"a@example.org", "c@example.org"}));
 }
 
 static void test_mailgun_outcomes(void **)
@@ -623,6 +768,53 @@ static void test_ses_raw_and_token(void **)
 	assert_null(strstr(c.body.c_str(), SES_SECRET));
 }
 
+/*
+ * Destination holds every recipient, Simple or Raw (SES delivers Raw to its
+ * Destination); the blind copy is only in BccAddresses, never in the MIME.
+ */
+static void test_ses_visibility(void **)
+{
+	Provider p;
+	HttpClient http(p.base);
+	auto t = make_transport(config_for(TransportType::ses, p), http);
+	p.answer = {200, "{\"MessageId\":\"x\"}", {}};
+	p.deliver(*t, visible_message(false));
+	p.deliver(*t, visible_message(true));
+	Message m = visible_message(true);
+	m.to_visible.clear();
+	m.cc_visible.clear();
+	p.deliver(*t, m);
+	assert_int_equal(p.requests.size(), 3);
+
+	for (int i = 0; i < 2; i++) {
+		Json j = parse(p.requests[i].body);
+		const cJSON *dest = get(j.get(), "Destination");
+		assert_members(dest, {"ToAddresses", "CcAddresses", "BccAddresses"});
+		assert_true(strings(get(dest, "ToAddresses")) == Strings{"a@example.org"});
+		assert_true(strings(get(dest, "CcAddresses")) == Strings{"b@example.org"});
+		assert_true(strings(get(dest, "BccAddresses")) == Strings{"c@example.org"});
+		assert_int_equal(occurrences(p.requests[i].body, "c@example.org"), 1);
+	}
+	Json j = parse(p.requests[1].body);
+	std::string mime;
+	assert_true(base64_decode(str(get(get(j.get(), "Content"), "Raw"), "Data"), mime));
+	std::string head = mime.substr(0, mime.find("\r\n\r\n") + 2);
+	assert_non_null(strstr(head.c_str(), "\r\nTo: a@example.org\r\n"));
+	assert_non_null(strstr(head.c_str(), "\r\nCc: b@example.org\r\n"));
+	assert_null(strstr(mime.c_str(), "c@example.org"));
+	assert_null(strcasestr(mime.c_str(), "\nBcc:"));
+
+	/* Bcc only: SES takes an empty To, so nothing is invented; the MIME shows nobody. */
+	j = parse(p.requests[2].body);
+	const cJSON *dest = get(j.get(), "Destination");
+	assert_members(dest, {"BccAddresses"});
+	assert_true(strings(get(dest, "BccAddresses")) ==
+	    Strings({"a@example.org", "b@example.org", "c@example.org"}));
+	assert_true(base64_decode(str(get(get(j.get(), "Content"), "Raw"), "Data"), mime));
+	assert_non_null(strstr(mime.c_str(), "\r\nTo: undisclosed-recipients:;\r\n"));
+	assert_null(strstr(mime.c_str(), "@example.org"));
+}
+
 static void test_ses_outcomes(void **)
 {
 	Provider unused;
@@ -637,14 +829,18 @@ int main()
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_postmark_wire),
 		cmocka_unit_test(test_postmark_minimal),
+		cmocka_unit_test(test_postmark_visibility),
 		cmocka_unit_test(test_postmark_outcomes),
 		cmocka_unit_test(test_network_failures),
 		cmocka_unit_test(test_resend_wire),
+		cmocka_unit_test(test_resend_visibility),
 		cmocka_unit_test(test_resend_outcomes),
 		cmocka_unit_test(test_mailgun_wire),
+		cmocka_unit_test(test_mailgun_visibility),
 		cmocka_unit_test(test_mailgun_outcomes),
 		cmocka_unit_test(test_ses_simple_wire),
 		cmocka_unit_test(test_ses_raw_and_token),
+		cmocka_unit_test(test_ses_visibility),
 		cmocka_unit_test(test_ses_outcomes),
 	};
 	return cmocka_run_group_tests(tests, nullptr, nullptr);
