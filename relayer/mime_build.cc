@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "common/base64.h"
+#include "common/text.h"
 
 namespace posthorn {
 
@@ -48,18 +49,6 @@ bool is_alnum(unsigned char c)
 bool in_set(unsigned char c, std::string_view set)
 {
 	return c != '\0' && set.find(static_cast<char>(c)) != std::string_view::npos;
-}
-
-char lower(char c)
-{
-	return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b)
-{
-	return a.size() == b.size() &&
-	       std::equal(a.begin(), a.end(), b.begin(),
-		   [](char x, char y) { return lower(x) == lower(y); });
 }
 
 /* Defence in depth: checked input has no CR, LF or NUL; any that slips through becomes a space. */
@@ -234,15 +223,6 @@ std::string quote_string(std::string_view s)
 		out += c;
 	}
 	return out + "\"";
-}
-
-std::string_view trim(std::string_view s)
-{
-	while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-		s.remove_prefix(1);
-	while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-		s.remove_suffix(1);
-	return s;
 }
 
 /* If s is exactly one quoted-string, its content with escapes removed. */

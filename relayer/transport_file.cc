@@ -11,6 +11,7 @@
 #include "common/fd.h"
 #include "relayer/mime_build.h"
 #include "relayer/transport.h"
+#include "common/text.h"
 
 namespace posthorn {
 
@@ -56,16 +57,7 @@ private:
 		Fd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640));
 		if (!fd)
 			return false;
-		size_t off = 0;
-		while (off < data.size()) {
-			ssize_t n = write(fd.get(), data.data() + off, data.size() - off);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				return false;
-			off += static_cast<size_t>(n);
-		}
-		return fsync(fd.get()) == 0;
+		return write_all(fd.get(), data) && fsync(fd.get()) == 0;
 	}
 };
 

@@ -11,6 +11,7 @@
 
 #include "relayer/http_client.h"
 #include "relayer/mime_build.h"
+#include "relayer/transport_http.h"
 #include "relayer/transport.h"
 
 namespace posthorn {
@@ -81,8 +82,11 @@ public:
 				curl_easy_setopt(h, CURLOPT_PASSWORD, c.password.c_str());
 			}
 		};
-		http_.perform(std::move(req), [up, done = std::move(done)](HttpResponse resp) {
-			done(classify(resp));
+		http_.perform(std::move(req), [up, cfg = cfg_, done = std::move(done)](HttpResponse resp) {
+			DeliveryResult r = classify(resp);
+			/* A relay may echo what it was sent; the password never leaves in a detail. */
+			redact_secrets(r.detail, cfg);
+			done(std::move(r));
 		});
 	}
 

@@ -18,6 +18,7 @@
 #include <cstdint>
 
 #include "common/base64.h"
+#include "common/text.h"
 
 namespace posthorn {
 
@@ -40,35 +41,12 @@ bool fail(std::string &why, std::string_view what)
 	return false;
 }
 
-char lower(char c)
-{
-	return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string to_lower(std::string_view s)
-{
-	std::string r(s);
-	for (char &c : r)
-		c = lower(c);
-	return r;
-}
-
-bool iequals(std::string_view a, std::string_view b)
-{
-	if (a.size() != b.size())
-		return false;
-	for (size_t i = 0; i < a.size(); i++)
-		if (lower(a[i]) != lower(b[i]))
-			return false;
-	return true;
-}
-
 bool is_wsp(char c)
 {
 	return c == ' ' || c == '\t';
 }
 
-std::string_view trim(std::string_view s)
+std::string_view trim_space(std::string_view s)
 {
 	while (!s.empty() && (is_wsp(s.front()) || s.front() == '\r' || s.front() == '\n'))
 		s.remove_prefix(1);
@@ -83,17 +61,6 @@ bool all_wsp(std::string_view s)
 		if (!is_wsp(c))
 			return false;
 	return true;
-}
-
-int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* RFC 2045 token character: printable ASCII except tspecials. */
@@ -401,9 +368,9 @@ std::string q_decode(std::string_view in)
 		char c = in[i];
 		if (c == '_') {
 			out += ' ';
-		} else if (c == '=' && i + 2 < in.size() && hex_value(in[i + 1]) >= 0 &&
-			   hex_value(in[i + 2]) >= 0) {
-			out += static_cast<char>(hex_value(in[i + 1]) << 4 | hex_value(in[i + 2]));
+		} else if (c == '=' && i + 2 < in.size() && hexval(in[i + 1]) >= 0 &&
+			   hexval(in[i + 2]) >= 0) {
+			out += static_cast<char>(hexval(in[i + 1]) << 4 | hexval(in[i + 2]));
 			i += 2;
 		} else {
 			out += c;
@@ -423,8 +390,8 @@ std::string qp_decode(std::string_view in)
 	for (size_t i = 0; i < n; i++) {
 		char c = in[i];
 		if (c == '=') {
-			if (i + 2 < n && hex_value(in[i + 1]) >= 0 && hex_value(in[i + 2]) >= 0) {
-				out += static_cast<char>(hex_value(in[i + 1]) << 4 | hex_value(in[i + 2]));
+			if (i + 2 < n && hexval(in[i + 1]) >= 0 && hexval(in[i + 2]) >= 0) {
+				out += static_cast<char>(hexval(in[i + 1]) << 4 | hexval(in[i + 2]));
 				i += 2;
 				blanks = std::string::npos;
 				continue;
@@ -470,7 +437,7 @@ std::string qp_decode(std::string_view in)
 bool charset_to_utf8(std::string_view charset, std::string_view in, std::string &out)
 {
 	out.clear();
-	std::string lc = to_lower(trim(charset));
+	std::string lc = ascii_lowered(trim_space(charset));
 	if (lc.size() >= 2 && lc.front() == '"' && lc.back() == '"')
 		lc = lc.substr(1, lc.size() - 2);
 	switch (classify_charset(lc)) {
@@ -542,7 +509,7 @@ bool parse_encoded_word(std::string_view s, size_t w, EncodedWord &ew)
 		charset = charset.substr(0, star);
 	if (charset.empty() || p + 2 >= n || s[p + 2] != '?')
 		return false;
-	char enc = lower(s[p + 1]);
+	char enc = ascii_lower(s[p + 1]);
 	if (enc != 'b' && enc != 'q')
 		return false;
 	size_t ts = p + 3;
@@ -687,7 +654,7 @@ bool parse_header_section(std::string_view entity, const MimeLimits &lim, std::v
 		fields.push_back({name, std::string(line.substr(colon + 1))});
 	}
 	for (Field &f : fields) {
-		std::string_view t = trim(f.value);
+		std::string_view t = trim_space(f.value);
 		if (t.size() != f.value.size())
 			f.value = std::string(t);
 	}
@@ -769,9 +736,9 @@ std::string pct_decode(std::string_view s)
 	std::string out;
 	out.reserve(s.size());
 	for (size_t i = 0; i < s.size(); i++) {
-		if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
-		    hex_value(s[i + 2]) >= 0) {
-			out += static_cast<char>(hex_value(s[i + 1]) << 4 | hex_value(s[i + 2]));
+		if (s[i] == '%' && i + 2 < s.size() && hexval(s[i + 1]) >= 0 &&
+		    hexval(s[i + 2]) >= 0) {
+			out += static_cast<char>(hexval(s[i + 1]) << 4 | hexval(s[i + 2]));
 			i += 2;
 		} else {
 			out += s[i];
@@ -802,7 +769,7 @@ HeaderParams parse_params(std::string_view s)
 			continue;
 		}
 		if (!is_wsp(s[i]))
-			hp.value += lower(s[i]);
+			hp.value += ascii_lower(s[i]);
 		i++;
 	}
 
@@ -813,7 +780,7 @@ HeaderParams parse_params(std::string_view s)
 		size_t ns = i;
 		while (i < s.size() && s[i] != '=' && s[i] != ';' && !is_wsp(s[i]) && s[i] != '(')
 			i++;
-		std::string name = to_lower(s.substr(ns, i - ns));
+		std::string name = ascii_lowered(s.substr(ns, i - ns));
 		skip_cfws(s, i);
 		if (i >= s.size() || s[i] != '=') {
 			while (i < s.size() && s[i] != ';')
@@ -831,7 +798,7 @@ HeaderParams parse_params(std::string_view s)
 			size_t vs = i;
 			while (i < s.size() && s[i] != ';')
 				i++;
-			value = std::string(trim(s.substr(vs, i - vs)));
+			value = std::string(trim_space(s.substr(vs, i - vs)));
 		}
 		if (name.empty())
 			continue;
@@ -978,7 +945,7 @@ bool split_mailboxes(std::string_view v, std::vector<RawMailbox> &out)
 		return false;
 	std::vector<RawMailbox> kept;
 	for (auto &m : out)
-		if (!trim(m.text).empty())
+		if (!trim_space(m.text).empty())
 			kept.push_back(std::move(m));
 	out = std::move(kept);
 	return true;
@@ -1025,7 +992,7 @@ bool plain_phrase(std::string_view p)
 bool canonical_mailbox(const RawMailbox &m, std::string_view field, std::string &out,
     std::string &why)
 {
-	std::string_view t = trim(m.text);
+	std::string_view t = trim_space(m.text);
 	std::string name, addr;
 	size_t lt = std::string_view::npos;
 	/* a '<' inside a quoted display name is not the angle: find the real one */
@@ -1041,11 +1008,11 @@ bool canonical_mailbox(const RawMailbox &m, std::string_view field, std::string 
 	}
 	if (lt != std::string_view::npos && t.back() == '>') {
 		name = decode_phrase(t.substr(0, lt));
-		std::string_view a = trim(t.substr(lt + 1, t.size() - lt - 2));
+		std::string_view a = trim_space(t.substr(lt + 1, t.size() - lt - 2));
 		if (!a.empty() && a.front() == '@') { /* obsolete route "@a,@b:addr" */
 			size_t colon = a.find(':');
 			if (colon != std::string_view::npos)
-				a = trim(a.substr(colon + 1));
+				a = trim_space(a.substr(colon + 1));
 		}
 		addr.assign(a);
 	} else if (lt != std::string_view::npos) {
@@ -1252,7 +1219,7 @@ private:
 		else
 			a.content_type = type + "/" + subtype;
 		const std::string *fn = disp.get("filename");
-		if (fn == nullptr || trim(*fn).empty())
+		if (fn == nullptr || trim_space(*fn).empty())
 			fn = ct.get("name");
 		std::string name = fn ? *fn : std::string();
 		if (!filename(name))
@@ -1283,7 +1250,7 @@ private:
 		for (char &c : name)
 			if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
 				c = '_';
-		name = std::string(trim(name));
+		name = std::string(trim_space(name));
 		if (name == "." || name == "..")
 			name.clear();
 		if (name.size() > kMaxFilename) {
@@ -1375,10 +1342,10 @@ void address_list(std::string_view v, std::vector<std::string> &out)
 	std::string bare, angle;
 	bool in_angle = false, has_angle = false;
 	auto flush = [&] {
-		std::string_view a = trim(has_angle ? angle : bare);
+		std::string_view a = trim_space(has_angle ? angle : bare);
 		if (has_angle && !a.empty() && a.front() == '@') { /* "@a,@b:addr" */
 			size_t colon = a.find(':');
-			a = colon == std::string_view::npos ? std::string_view() : trim(a.substr(colon + 1));
+			a = colon == std::string_view::npos ? std::string_view() : trim_space(a.substr(colon + 1));
 		}
 		if (valid_addr_spec(a))
 			out.emplace_back(a);
@@ -1444,7 +1411,7 @@ void shorten_references(std::string &v)
 			v.clear();
 			return;
 		}
-		v = std::string(trim(std::string_view(v).substr(sp)));
+		v = std::string(trim_space(std::string_view(v).substr(sp)));
 	}
 }
 
@@ -1488,7 +1455,7 @@ bool mime_parse(std::string_view raw, const MimeLimits &limits, ParsedMail &out,
 	if (!walker.top(fields, body))
 		return false;
 	/* a body of blank lines is no body either */
-	if (trim(out.text_body).empty() && trim(out.html_body).empty())
+	if (trim_space(out.text_body).empty() && trim_space(out.html_body).empty())
 		return fail(why, "no text or HTML body");
 	return true;
 }
