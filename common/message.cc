@@ -30,6 +30,7 @@
 
 #include "base64.h"
 #include "log.h"
+#include "text.h"
 
 namespace posthorn {
 
@@ -774,35 +775,8 @@ bool utf8_valid(std::string_view s)
 		}
 		if (p == end)
 			break;
-		unsigned char c = *p;
-		if (c < 0x80) {
-			p++;
-			continue;
-		}
-		size_t n;
-		uint32_t cp;
-		if (c >= 0xc2 && c <= 0xdf) {
-			n = 2;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 3;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 4;
-			cp = c & 0x07;
-		} else {
-			return false; /* continuation byte, C0/C1 overlong lead, or > U+10FFFF */
-		}
-		if (static_cast<size_t>(end - p) < n)
-			return false;
-		for (size_t i = 1; i < n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (p[i] & 0x3f);
-		}
-		if (n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
-			return false;
-		if (n == 4 && (cp < 0x10000 || cp > 0x10ffff))
+		size_t n = utf8_seq(p, end);
+		if (n == 0)
 			return false;
 		p += n;
 	}

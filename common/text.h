@@ -14,6 +14,11 @@ bool iequals(std::string_view a, std::string_view b);
 std::string_view trim(std::string_view s);
 /* 0-15 for a hex digit of either case, -1 otherwise. */
 int hexval(char c);
+/*
+ * Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlongs, no
+ * surrogates, nothing above U+10FFFF), 0 if it is not one. p < end.
+ */
+size_t utf8_seq(const unsigned char *p, const unsigned char *end);
 /* write(2) until done or a real error (EINTR retried). */
 bool write_all(int fd, std::string_view data);
 
