@@ -702,7 +702,8 @@ void Builder::endpoint_attachments(EndpointConfig &e)
 
 void Builder::endpoint_api(EndpointConfig &e)
 {
-	reject_keys("honeypot allowed_origins redirect_success redirect_error csrf_secret attachments "
+	reject_keys("honeypot allowed_origins redirect_success redirect_error csrf_secret csrf_token_ttl "
+	    "attachments "
 	    "max_attachment_size max_attachments attachment_types",
 	    "with auth = api-key (only for auth = form)");
 	for (const RawValue *v : list("api_keys")) {

@@ -748,7 +748,9 @@ void test_endpoint_api_rules(void **)
 {
 	std::string api = std::string(kHttp) + "auth = api-key\n";  /* 10 */
 	ConfigResult r = parse(api + "honeypot = h\nallowed_origins = https://a.example\n"
-	    "redirect_success = /a\nredirect_error = /b\ncsrf_secret = 0123456789abcdef\n");
+	    "redirect_success = /a\nredirect_error = /b\ncsrf_secret = 0123456789abcdef\n"
+	    "csrf_token_ttl = 1h\n");
+	EXPECT_ERROR(r, 16, "csrf_token_ttl", "not valid with auth = api-key");
 	EXPECT_ERROR(r, 11, "honeypot", "not valid with auth = api-key");
 	EXPECT_ERROR(r, 12, "allowed_origins", "not valid with auth = api-key");
 	EXPECT_ERROR(r, 13, "redirect_success", "not valid");
