@@ -59,6 +59,8 @@ Exchange::~Exchange()
 		log_warnx("http: request dropped without an answer");
 		send(json_error(500, "internal_error", "internal error"));
 	}
+	if (owned_)
+		evhttp_request_free(req_);
 }
 
 const char *Exchange::method() const
@@ -235,7 +237,15 @@ void HttpServer::on_close(evhttp_connection *evcon, void *arg) noexcept
 	auto it = self->waiting_.find(evcon);
 	if (it == self->waiting_.end())
 		return;
-	it->second->gone_ = true;
+	Exchange *ex = it->second;
+	ex->gone_ = true;
+	/*
+	 * A client that hangs up before its answer makes evhttp detach the
+	 * request (evcon = NULL) and free only the connection; the request and
+	 * its body would leak unless we free it. When evhttp itself is freed the
+	 * request is still attached and evhttp frees it.
+	 */
+	ex->owned_ = evhttp_request_get_connection(ex->req_) == nullptr;
 	self->waiting_.erase(it);
 }
 

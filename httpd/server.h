@@ -68,6 +68,8 @@ private:
 	IpAddr peer_;
 	bool answered_ = false;
 	bool gone_ = false;
+	/* The client left mid-request and evhttp detached req_: freeing it is ours. */
+	bool owned_ = false;
 };
 
 class HttpServer {
