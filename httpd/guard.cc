@@ -65,6 +65,19 @@ void FirstRequestGuard::dispatched(evhttp_connection *evcon)
 	bufferevent_decref(bev); /* evhttp still holds its own reference */
 }
 
+void FirstRequestGuard::rearm(evhttp_connection *evcon)
+{
+	bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : nullptr;
+	if (!bev || conns_.count(bev))
+		return;
+	try {
+		conns_[bev] = Conn{monotonic_now()};
+	} catch (...) {
+		return;
+	}
+	bufferevent_incref(bev);
+}
+
 void FirstRequestGuard::release_all()
 {
 	for (auto &[bev, c] : conns_)

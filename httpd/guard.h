@@ -2,12 +2,15 @@
  * Slow-client guard. evhttp's read timeout is an inactivity timer: a client
  * that drips one header byte every few seconds never trips it and holds a
  * connection for as long as it likes (slowloris). The guard gives each new
- * connection a deadline for its first complete request; a connection still
- * reading when it passes is shut down (evhttp then sees EOF and frees it).
+ * connection a deadline for its first complete request, and a keep-alive
+ * connection the same deadline again for each following request, counted
+ * from the previous answer; a connection still reading when it passes is
+ * shut down (evhttp then sees EOF and frees it).
  *
  * It creates the connections' bufferevents for evhttp (evhttp_set_bevcb)
- * and keeps a reference on each until the first request is dispatched or
- * evhttp has freed the connection, so a sweep never touches freed memory.
+ * and keeps a reference on each while it waits for a request, until the
+ * request is dispatched or evhttp has freed the connection, so a sweep never
+ * touches freed memory.
  */
 #pragma once
 
@@ -34,6 +37,8 @@ public:
 	static bufferevent *make(event_base *base, void *arg) noexcept;
 	/* A request arrived on this connection: it is no longer watched. */
 	void dispatched(evhttp_connection *evcon);
+	/* An answer is going out: the next request on this connection has a deadline too. */
+	void rearm(evhttp_connection *evcon);
 	/* Let go of every connection (evhttp was freed). */
 	void release_all();
 	size_t watched() const { return conns_.size(); }

@@ -113,6 +113,8 @@ void Exchange::send(const Reply &r)
 		evhttp_send_error(req_, 500, nullptr);
 		return;
 	}
+	/* Fetched before the reply: sending may free a request whose connection is gone. */
+	server_.guard_.rearm(evhttp_request_get_connection(req_));
 	evhttp_send_reply(req_, r.status, reason_phrase(r.status), body.get());
 }
 

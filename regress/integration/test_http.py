@@ -808,6 +808,32 @@ def test_dripping_client_cut_off(srv):
     c.close()
 
 
+def test_dripping_second_request_cut_off(srv):
+    # after a quick first request, the next one on the same keep-alive
+    # connection gets the same deadline: dripping it is no way around the guard
+    c = socket.create_connection(("127.0.0.1", srv.port))
+    c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    c.settimeout(5)
+    assert b"200" in c.recv(4096)
+    started = time.time()
+    cut = None
+    for b in b"POST /form HTTP/1.1\r\nHost: x\r\nX-Drip: " + b"a" * 200:
+        try:
+            c.sendall(bytes([b]))
+            c.settimeout(0.5)
+            if c.recv(4096) == b"":
+                cut = time.time() - started
+                break
+        except socket.timeout:
+            pass
+        except OSError:
+            cut = time.time() - started
+            break
+    c.close()
+    assert cut is not None, "the dripping keep-alive client was never cut off"
+    assert cut <= 2 * READ_TIMEOUT + 2.5, cut
+
+
 def test_oversized_headers_refused(srv):
     r = srv.request("GET", "/healthz", headers={"X-Big": "a" * 70000})
     assert r.status in (400, 413, 431), r
