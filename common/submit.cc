@@ -30,8 +30,12 @@ const char *to_string(SubmitStatus s)
 std::vector<uint8_t> submit_result_encode(uint64_t reqid, const SubmitResult &r)
 {
 	ImsgWriter w;
-	w.u64(reqid).u8(static_cast<uint8_t>(r.status)).str(r.submission_id);
-	/* Bounded so a long provider text can never overflow one imsg. */
+	/*
+	 * Bounded as Submitter::handle() reads them (strictly), so neither a long
+	 * provider text nor the id of a rejected document (echoed as the front
+	 * sent it) can overflow one imsg or be fatal to the front.
+	 */
+	w.u64(reqid).u8(static_cast<uint8_t>(r.status)).str(r.submission_id.substr(0, 256));
 	w.str(r.detail.substr(0, 1024)).str(r.provider_id.substr(0, 512));
 	return w.data();
 }

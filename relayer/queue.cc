@@ -129,6 +129,13 @@ void DeliveryQueue::promote_due()
 
 void DeliveryQueue::start_ready(const std::string &transport)
 {
+	/*
+	 * A transport that answers inside deliver() (file) comes back here from
+	 * start(): the loop below carries on rather than recursing once per
+	 * waiting message.
+	 */
+	if (!starting_.insert(transport).second)
+		return;
 	auto tit = transports_.find(transport);
 	auto &ready = ready_[transport];
 	while (!ready.empty() && !stopped_ && !paused(transport)) {
@@ -147,10 +154,11 @@ void DeliveryQueue::start_ready(const std::string &transport)
 			continue;
 		}
 		if (in_flight(transport) >= tit->second->config().max_inflight)
-			return;
+			break;
 		ready.pop_front();
 		start(it->second, tit->second);
 	}
+	starting_.erase(transport);
 }
 
 void DeliveryQueue::start(Item &item, const std::shared_ptr<Transport> &t)

@@ -94,6 +94,7 @@ private:
 	std::map<std::string, std::deque<std::string>> ready_;
 	std::map<std::string, unsigned> inflight_;
 	std::set<std::string> paused_;
+	std::set<std::string> starting_; /* transports inside start_ready() */
 	event *timer_;
 	bool stopped_ = false;
 	/* Guards completions that arrive after the queue is gone. */

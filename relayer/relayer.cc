@@ -267,11 +267,16 @@ void Relayer::flush_commits()
 			queue_.add(std::move(e));
 			continue;
 		}
-		if (queue_.paused(e.msg.transport)) {
-			/* posthornctl pause: the transport starts nothing new, sync mode included. */
+		auto tit = transports_.find(e.msg.transport);
+		if (queue_.paused(e.msg.transport) || tit == transports_.end()) {
+			/*
+			 * posthornctl pause: the transport starts nothing new, sync mode
+			 * included. A reload read in the same loop iteration may have
+			 * removed the transport since submit() checked it.
+			 */
 			spool_.remove(e.msg.id);
 			p.result.status = SubmitStatus::temp_fail;
-			p.result.detail = "delivery paused";
+			p.result.detail = tit == transports_.end() ? "unknown transport" : "delivery paused";
 			reply(p.chan, p.reqid, p.result);
 			continue;
 		}
@@ -279,7 +284,7 @@ void Relayer::flush_commits()
 		sync_active_++;
 		job->chan = p.chan;
 		job->reqid = p.reqid;
-		job->transport = transports_.at(e.msg.transport);
+		job->transport = tit->second;
 		job->deadline = time(nullptr) + SYNC_BUDGET_SECONDS;
 		job->entry = std::move(e);
 		arm_sync_deadline(job);
