@@ -397,6 +397,16 @@ void Builder::global()
 	if (g.retry_max < g.retry_initial)
 		error(cur->find("retry_max") ? cur->find("retry_max")->line : cur->find("retry_initial")->line,
 		    "retry_max", "must not be less than retry_initial (" + fmt_duration(g.retry_initial) + ")");
+	auto line_of = [this](const char *key) { return cur->find(key) ? cur->find(key)->line : 0; };
+	/* Separate users are the point of the relayer: fronts must not be able to signal or ptrace it. */
+	if (g.user == g.relay_user)
+		error(line_of("relay_user") ? line_of("relay_user") : line_of("user"), "relay_user",
+		    "must differ from user (" + g.user + "): the relayer holds the provider credentials");
+	/* A spool inside the chroot would put the queue within the fronts' reach. */
+	std::string root = g.chroot.back() == '/' ? g.chroot : g.chroot + "/";
+	if (g.spool == g.chroot || g.spool.compare(0, root.size(), root) == 0)
+		error(line_of("spool") ? line_of("spool") : line_of("chroot"), "spool",
+		    "must not be inside chroot (" + g.chroot + ")");
 }
 
 void Builder::http()

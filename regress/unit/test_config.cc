@@ -426,6 +426,16 @@ void test_retry_order(void **)
 	EXPECT_ERROR(r, 10, "retry_max", "must not be less than retry_initial (10m)");
 }
 
+void test_users_and_spool_apart(void **)
+{
+	ConfigResult r = parse(std::string(kBase) + "[global]\nuser = mail\nrelay_user = mail\n"
+	    "chroot = /var/empty\nspool = /var/empty/spool\n");
+	EXPECT_ERROR(r, 10, "relay_user", "must differ from user (mail)");
+	EXPECT_ERROR(r, 12, "spool", "must not be inside chroot (/var/empty)");
+	r = parse(std::string(kBase) + "[global]\nchroot = /var/empty\nspool = /var/empty-spool\n");
+	assert_true(r.ok());
+}
+
 void test_empty_value(void **)
 {
 	ConfigResult r = parse(std::string(kBase) + "[global]\nuser =\n");
@@ -1040,7 +1050,8 @@ int main(void)
 		T(test_inline_comment), T(test_continuation_lines), T(test_continuation_of_scalar),
 		T(test_repeated_keys), T(test_sections), T(test_long_section_name),
 		T(test_unknown_key_and_syntax), T(test_collects_all_errors), T(test_bounds),
-		T(test_retry_order), T(test_empty_value), T(test_parse_file_missing),
+		T(test_retry_order), T(test_users_and_spool_apart), T(test_empty_value),
+		T(test_parse_file_missing),
 		T(test_env_substitution), T(test_env_missing_listed_once), T(test_env_multiline_rejected),
 		T(test_file_substitution), T(test_file_substitution_errors),
 		T(test_substituted_item_is_one_item),
