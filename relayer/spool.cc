@@ -227,9 +227,11 @@ SpoolRecovery Spool::recover()
 			continue;
 		std::string id, data, why;
 		SpoolEntry e;
-		Fd fd(openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-		bool ok = is_spool_name(de->d_name, id) && fd &&
-		    memfd_read(fd.get(), data, MAX_SPOOL_FILE);
+		/* O_NONBLOCK: a FIFO planted in queue/ must not stall the start. */
+		Fd fd(openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+		struct stat st;
+		bool ok = is_spool_name(de->d_name, id) && fd && fstat(fd.get(), &st) == 0 &&
+		    S_ISREG(st.st_mode) && memfd_read(fd.get(), data, MAX_SPOOL_FILE);
 		if (ok)
 			ok = spool_entry_from_json(data, e, why) && e.msg.id == id;
 		else
