@@ -39,7 +39,8 @@ public:
 		std::string final_path = cfg_.directory + "/" + name;
 		std::string tmp = cfg_.directory + "/." + name + ".tmp";
 		DeliveryResult r;
-		if (write_file(tmp, data) && rename(tmp.c_str(), final_path.c_str()) == 0) {
+		if (write_file(tmp, data) && rename(tmp.c_str(), final_path.c_str()) == 0 &&
+		    sync_dir(cfg_.directory)) {
 			r.outcome = DeliveryOutcome::sent;
 			r.provider_id = name;
 		} else {
@@ -52,6 +53,13 @@ public:
 	}
 
 private:
+	/* The rename is durable only once the directory is: "sent" means on disk. */
+	static bool sync_dir(const std::string &dir)
+	{
+		Fd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+		return fd && fsync(fd.get()) == 0;
+	}
+
 	static bool write_file(const std::string &path, const std::string &data)
 	{
 		Fd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640));
