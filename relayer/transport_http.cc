@@ -53,6 +53,24 @@ std::string HttpTransport::endpoint(std::string_view path) const
 	return url;
 }
 
+bool HttpTransport::json_post(std::string_view path, std::string body, bool encoded,
+    std::string auth_header, HttpRequest &req, DeliveryResult &err) const
+{
+	if (!encoded) {
+		err.outcome = DeliveryOutcome::permanent;
+		err.detail = "cannot encode the message as JSON";
+		return false;
+	}
+	req.body = std::move(body);
+	req.url = endpoint(path);
+	req.headers = {
+		"Accept: application/json",
+		"Content-Type: application/json",
+		std::move(auth_header),
+	};
+	return true;
+}
+
 void HttpTransport::deliver(const Message &msg, Done done)
 {
 	HttpRequest req;

@@ -35,6 +35,12 @@ protected:
 	virtual const char *id_member() const = 0;
 	/* base_url (trailing slashes dropped) followed by path. */
 	std::string endpoint(std::string_view path) const;
+	/*
+	 * A JSON POST of body to path with one auth header. encoded false (the
+	 * JsonBuilder failed) makes it a permanent failure instead.
+	 */
+	bool json_post(std::string_view path, std::string body, bool encoded, std::string auth_header,
+	    HttpRequest &req, DeliveryResult &err) const;
 
 private:
 	HttpClient &http_;

@@ -68,19 +68,9 @@ std::string PostmarkTransport::body_json(const Message &msg, bool &ok) const
 bool PostmarkTransport::build(const Message &msg, HttpRequest &req, DeliveryResult &err)
 {
 	bool ok = false;
-	req.body = body_json(msg, ok);
-	if (!ok) {
-		err.outcome = DeliveryOutcome::permanent;
-		err.detail = "cannot encode the message as JSON";
-		return false;
-	}
-	req.url = endpoint("/email");
-	req.headers = {
-		"Accept: application/json",
-		"Content-Type: application/json",
-		"X-Postmark-Server-Token: " + cfg_.api_key,
-	};
-	return true;
+	std::string body = body_json(msg, ok);
+	return json_post("/email", std::move(body), ok, "X-Postmark-Server-Token: " + cfg_.api_key,
+	    req, err);
 }
 
 } // namespace

@@ -65,18 +65,10 @@ std::string ResendTransport::body_json(const Message &msg, bool &ok)
 bool ResendTransport::build(const Message &msg, HttpRequest &req, DeliveryResult &err)
 {
 	bool ok = false;
-	req.body = body_json(msg, ok);
-	if (!ok) {
-		err.outcome = DeliveryOutcome::permanent;
-		err.detail = "cannot encode the message as JSON";
+	std::string body = body_json(msg, ok);
+	if (!json_post("/emails", std::move(body), ok, "Authorization: Bearer " + cfg_.api_key, req,
+	    err))
 		return false;
-	}
-	req.url = endpoint("/emails");
-	req.headers = {
-		"Accept: application/json",
-		"Content-Type: application/json",
-		"Authorization: Bearer " + cfg_.api_key,
-	};
 	/*
 	 * The submission id, not the client's Idempotency-Key: it is unique per
 	 * message and stable across our retries, while client keys are scoped to
