@@ -19,113 +19,15 @@
 #include <string>
 
 #include "regress/unit/unit.h"
+#include "regress/unit/fake_http.h"
 
 using namespace posthorn;
 
 namespace {
 
-struct Captured {
-	std::string method, uri, body;
-	std::vector<std::pair<std::string, std::string>> headers;
-	uint16_t peer_port = 0;
-
-	std::string header(const std::string &name) const
-	{
-		for (const auto &[n, v] : headers)
-			if (strcasecmp(n.c_str(), name.c_str()) == 0)
-				return v;
-		return "";
-	}
-};
-
-/* One event_base shared by an evhttp server on 127.0.0.1 and the client under test. */
-struct Fixture {
-	event_base *base = event_base_new();
-	evhttp *http = evhttp_new(base);
-	event *tick = nullptr;
-	uint16_t port = 0;
-	std::vector<Captured> requests;
-	std::function<void(evhttp_request *)> respond;
-
-	Fixture()
-	{
-		assert_non_null(base);
-		assert_non_null(http);
-		evhttp_set_gencb(http, on_request, this);
-		evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(http, "127.0.0.1", 0);
-		assert_non_null(bs);
-		sockaddr_in sin = {};
-		socklen_t len = sizeof(sin);
-		assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bs), (sockaddr *)&sin, &len), 0);
-		port = ntohs(sin.sin_port);
-		/* A heartbeat, so EVLOOP_ONCE returns and deadlines are checked. */
-		tick = event_new(base, -1, EV_PERSIST, [](evutil_socket_t, short, void *) {}, nullptr);
-		timeval tv = {0, 20000};
-		event_add(tick, &tv);
-	}
-	~Fixture()
-	{
-		event_free(tick);
-		evhttp_free(http);
-		event_base_free(base);
-	}
-
-	std::string url(const std::string &path) const
-	{
-		return "http://127.0.0.1:" + std::to_string(port) + path;
-	}
-
-	static void on_request(evhttp_request *req, void *arg)
-	{
-		auto *f = static_cast<Fixture *>(arg);
-		Captured c;
-		switch (evhttp_request_get_command(req)) {
-		case EVHTTP_REQ_GET:
-			c.method = "GET";
-			break;
-		case EVHTTP_REQ_POST:
-			c.method = "POST";
-			break;
-		default:
-			c.method = "OTHER";
-		}
-		c.uri = evhttp_request_get_uri(req);
-		evkeyvalq *in = evhttp_request_get_input_headers(req);
-		for (evkeyval *kv = in->tqh_first; kv; kv = kv->next.tqe_next)
-			c.headers.emplace_back(kv->key, kv->value);
-		evbuffer *buf = evhttp_request_get_input_buffer(req);
-		size_t n = evbuffer_get_length(buf);
-		c.body.assign((const char *)evbuffer_pullup(buf, -1), n);
-		char *addr = nullptr;
-		evhttp_connection_get_peer(evhttp_request_get_connection(req), &addr, &c.peer_port);
-		f->requests.push_back(std::move(c));
-		if (f->respond)
-			f->respond(req);
-		else
-			evhttp_send_reply(req, 200, "OK", nullptr);
-	}
-
-	/* Run the loop until pred() or the deadline; false on deadline. */
-	bool run_until(const std::function<bool()> &pred, int ms = 5000)
-	{
-		timespec start;
-		clock_gettime(CLOCK_MONOTONIC, &start);
-		while (!pred()) {
-			timespec now;
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			long el = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-			if (el > ms)
-				return false;
-			event_base_loop(base, EVLOOP_ONCE);
-		}
-		return true;
-	}
-
-	void run_for(int ms)
-	{
-		run_until([] { return false; }, ms);
-	}
-};
+/* One event_base shared by the fake server and the client under test. */
+using Fixture = test::FakeHttpServer;
+using test::Captured;
 
 void reply(evhttp_request *req, int code, const std::string &body,
     std::initializer_list<std::pair<const char *, const char *>> headers = {})

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "regress/unit/unit.h"
+#include "regress/unit/fake_http.h"
 
 using namespace posthorn;
 
@@ -39,25 +40,7 @@ const char *const SES_SECRET = "SENTINEL-aws-secret-77c1";
 const char *const SES_TOKEN = "SENTINEL-session-token-0b2d";
 const char *const AKID = "AKIDEXAMPLE";
 
-struct Captured {
-	std::string method, uri, body;
-	std::vector<std::pair<std::string, std::string>> headers;
-
-	std::string header(const char *name) const
-	{
-		for (const auto &[n, v] : headers)
-			if (strcasecmp(n.c_str(), name) == 0)
-				return v;
-		return "";
-	}
-	bool has_header(const char *name) const
-	{
-		for (const auto &h : headers)
-			if (strcasecmp(h.first.c_str(), name) == 0)
-				return true;
-		return false;
-	}
-};
+using test::Captured;
 
 /* What the fake provider answers next. */
 struct Answer {
@@ -67,59 +50,21 @@ struct Answer {
 };
 
 /* A fake provider on 127.0.0.1 sharing the event_base with the client under test. */
-struct Provider {
-	event_base *base = event_base_new();
-	evhttp *http = evhttp_new(base);
-	event *tick = nullptr;
-	uint16_t port = 0;
-	std::vector<Captured> requests;
+struct Provider : test::FakeHttpServer {
 	Answer answer;
 
 	Provider()
 	{
-		assert_non_null(base);
-		evhttp_set_gencb(http, on_request, this);
-		evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(http, "127.0.0.1", 0);
-		assert_non_null(bs);
-		sockaddr_in sin = {};
-		socklen_t len = sizeof(sin);
-		assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bs), (sockaddr *)&sin, &len), 0);
-		port = ntohs(sin.sin_port);
-		tick = event_new(base, -1, EV_PERSIST, [](evutil_socket_t, short, void *) {}, nullptr);
-		timeval tv = {0, 20000};
-		event_add(tick, &tv);
-	}
-	~Provider()
-	{
-		event_free(tick);
-		evhttp_free(http);
-		event_base_free(base);
-	}
-
-	std::string url() const { return "http://127.0.0.1:" + std::to_string(port); }
-
-	static void on_request(evhttp_request *req, void *arg)
-	{
-		auto *p = static_cast<Provider *>(arg);
-		Captured c;
-		c.method = evhttp_request_get_command(req) == EVHTTP_REQ_POST ? "POST" : "OTHER";
-		c.uri = evhttp_request_get_uri(req);
-		evkeyvalq *in = evhttp_request_get_input_headers(req);
-		for (evkeyval *kv = in->tqh_first; kv; kv = kv->next.tqe_next)
-			c.headers.emplace_back(kv->key, kv->value);
-		evbuffer *buf = evhttp_request_get_input_buffer(req);
-		size_t n = evbuffer_get_length(buf);
-		c.body.assign((const char *)evbuffer_pullup(buf, -1), n);
-		p->requests.push_back(std::move(c));
-
-		evkeyvalq *out = evhttp_request_get_output_headers(req);
-		evhttp_add_header(out, "Content-Type", "application/json");
-		for (const auto &[name, value] : p->answer.headers)
-			evhttp_add_header(out, name.c_str(), value.c_str());
-		evbuffer *b = evbuffer_new();
-		evbuffer_add(b, p->answer.body.data(), p->answer.body.size());
-		evhttp_send_reply(req, p->answer.status, "X", b);
-		evbuffer_free(b);
+		respond = [this](evhttp_request *req) {
+			evkeyvalq *out = evhttp_request_get_output_headers(req);
+			evhttp_add_header(out, "Content-Type", "application/json");
+			for (const auto &[name, value] : answer.headers)
+				evhttp_add_header(out, name.c_str(), value.c_str());
+			evbuffer *b = evbuffer_new();
+			evbuffer_add(b, answer.body.data(), answer.body.size());
+			evhttp_send_reply(req, answer.status, "X", b);
+			evbuffer_free(b);
+		};
 	}
 
 	/* Deliver msg through t and run the loop until the result arrives. */
@@ -133,14 +78,8 @@ struct Provider {
 			got = true;
 			res = std::move(r);
 		});
-		timespec start, now;
-		clock_gettime(CLOCK_MONOTONIC, &start);
-		while (!got) {
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			if ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 > ms)
-				fail_msg("no delivery result within %d ms", ms);
-			event_base_loop(base, EVLOOP_ONCE);
-		}
+		if (!run_until([&] { return got; }, ms))
+			fail_msg("no delivery result within %d ms", ms);
 		assert_int_equal(calls, 1);
 		return res;
 	}
