@@ -771,29 +771,28 @@ def test_slow_client_cut_off_without_blocking_others(srv):
     assert READ_TIMEOUT - 0.5 <= elapsed <= READ_TIMEOUT + 3, elapsed
 
 
+def drip_until_cut(sock):
+    """Send a request header one byte every half second, which never trips an
+    inactivity timeout; seconds until the server cut the connection, or None."""
+    started = time.time()
+    for b in b"POST /form HTTP/1.1\r\nHost: x\r\nX-Drip: " + b"a" * 200:
+        try:
+            sock.sendall(bytes([b]))
+            sock.settimeout(0.5)
+            if sock.recv(4096) == b"":
+                return time.time() - started
+        except socket.timeout:
+            pass
+        except OSError:
+            return time.time() - started
+    return None
+
+
 def test_dripping_client_cut_off(srv):
     # one header byte every half second never trips the inactivity timeout; the
     # first request must still be complete within twice read_timeout
     slow = socket.create_connection(("127.0.0.1", srv.port))
-    started = time.time()
-    cut = None
-    line = b"POST /form HTTP/1.1\r\nHost: x\r\nX-Drip: " + b"a" * 200
-    for b in line:
-        try:
-            slow.sendall(bytes([b]))
-        except OSError:
-            cut = time.time() - started
-            break
-        slow.settimeout(0.5)
-        try:
-            if slow.recv(4096) == b"":
-                cut = time.time() - started
-                break
-        except socket.timeout:
-            pass
-        except OSError:
-            cut = time.time() - started
-            break
+    cut = drip_until_cut(slow)
     slow.close()
     assert cut is not None, "the dripping client was never cut off"
     assert 2 * READ_TIMEOUT - 0.5 <= cut <= 2 * READ_TIMEOUT + 2.5, cut
@@ -815,20 +814,7 @@ def test_dripping_second_request_cut_off(srv):
     c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
     c.settimeout(5)
     assert b"200" in c.recv(4096)
-    started = time.time()
-    cut = None
-    for b in b"POST /form HTTP/1.1\r\nHost: x\r\nX-Drip: " + b"a" * 200:
-        try:
-            c.sendall(bytes([b]))
-            c.settimeout(0.5)
-            if c.recv(4096) == b"":
-                cut = time.time() - started
-                break
-        except socket.timeout:
-            pass
-        except OSError:
-            cut = time.time() - started
-            break
+    cut = drip_until_cut(c)
     c.close()
     assert cut is not None, "the dripping keep-alive client was never cut off"
     assert cut <= 2 * READ_TIMEOUT + 2.5, cut
